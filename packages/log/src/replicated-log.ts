@@ -1,0 +1,810 @@
+/**
+ * `ReplicatedLog`: the one loop that drives any {@link ConsensusCore}. It ticks the core on an
+ * injected {@link Scheduler}, moves messages between core and {@link Transport}, persists each
+ * `Ready` with one {@link Storage.persist} call (natural group commit), applies committed
+ * entries to the {@link StateMachine}, resolves `propose()` promises with the state machine's
+ * results, serves reads at the requested consistency, keeps client sessions for exactly-once
+ * commands (Raft thesis §6.3), and takes snapshots at a threshold. It never branches on the
+ * protocol.
+ */
+import { BinaryReader, BinaryWriter } from './binary.js';
+import { allMembers, decodeConfiguration, type MembershipChange, isJoint, isValidNodeId } from './config.js';
+import type { ConsensusCore, ConsensusProtocol, CoreStatus, Message, Ready, ReadState } from './core.js';
+import { CommandKind, decodeCommand, encodeCommand } from './envelope.js';
+import {
+  InvalidArgumentError,
+  InvalidConfigurationError,
+  MalformedMessageError,
+  SessionExpiredError,
+  StaleSequenceError,
+  StoppedError,
+  StorageError,
+  SynodError,
+  TimeoutError,
+  UnsupportedError,
+} from './errors.js';
+import { createRandom } from './random.js';
+import { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js';
+import type { StateMachine } from './state-machine.js';
+import type { Storage } from './storage.js';
+import type { Transport } from './transport.js';
+import type { Configuration, Entry, NodeId, PersistBatch, Snapshot } from './types.js';
+import { web } from './web.js';
+import { EntryType } from './types.js';
+
+/**
+ * Read consistency (Raft thesis §6.4):
+ * - `linearizable`: ReadIndex; reflects every write acknowledged before the read began.
+ * - `lease`: the leader answers from its lease without a round trip; linearizable only if
+ *   clock drift stays within the bound the core documents.
+ * - `stale`: this replica's applied state; any node, no quorum, monotonic per replica.
+ */
+export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
+
+/** Options of {@link ReplicatedLog}. */
+export interface ReplicatedLogOptions<Result = unknown, Query = unknown, QueryResult = unknown> {
+  /** This replica's id. */
+  readonly id: NodeId;
+  /** The protocol: `raft(options)` or `paxos(options)`. */
+  readonly protocol: ConsensusProtocol<any>;
+  /** Stable storage (e.g. `MemoryStorage`, `SqliteStorage`). */
+  readonly storage: Storage;
+  /** Network endpoint (in-memory or WebSocket). */
+  readonly transport: Transport<any>;
+  /** The application. */
+  readonly stateMachine: StateMachine<Result, Query, QueryResult>;
+  /**
+   * Initial membership for a brand-new cluster (voter ids, or a full configuration). Ignored
+   * when storage already holds a configuration. Omit on a node that will be added later.
+   */
+  readonly bootstrap?: readonly NodeId[] | Configuration;
+  /** Clock and timers. Default: real time. */
+  readonly scheduler?: Scheduler;
+  /** Milliseconds per core tick. Default 100 (etcd's usual heartbeat interval). */
+  readonly tickMs?: number;
+  /** Default timeout of `propose`, `read` and membership calls, in ms. Default 5000. */
+  readonly requestTimeoutMs?: number;
+  /**
+   * Take a snapshot and compact the log once this many entries were applied since the last
+   * snapshot (default 10_000), or this many payload bytes (default 64 MiB), whichever first.
+   * `entries: 0` disables snapshots.
+   */
+  readonly snapshotThreshold?: { readonly entries?: number; readonly bytes?: number };
+  /**
+   * Sessions idle for longer than this (in ms of the log's own time, from proposers' clocks)
+   * expire, on every replica at the same log position. Must be equal on all replicas.
+   * Default 1 hour.
+   */
+  readonly sessionTimeoutMs?: number;
+  /** Seed of the core's PRNG. Default: random. Set it to replay a run. */
+  readonly seed?: number;
+  /** Called once if the replica stops on a fatal error (storage failure). */
+  readonly onFatal?: (err: SynodError) => void;
+}
+
+/** Options of one proposal. */
+export interface ProposeOptions {
+  /** Timeout in ms (default `requestTimeoutMs`). On timeout the outcome is unknown. */
+  readonly timeoutMs?: number;
+  /**
+   * Run the command in a client session for exactly-once semantics (Raft thesis §6.3): a
+   * retry with the same `id` and `seq` (even on another replica, after a failover) is applied
+   * at most once and returns the cached result. `id` comes from {@link ReplicatedLog.openSession}.
+   */
+  readonly session?: { readonly id: number; readonly seq: number };
+}
+
+/** Options of one read. */
+export interface ReadOptions {
+  /** Default `linearizable`. */
+  readonly consistency?: ReadConsistency;
+  /** Timeout in ms (default `requestTimeoutMs`). */
+  readonly timeoutMs?: number;
+}
+
+/** A replica's status: the core's summary plus runtime facts. */
+export interface ReplicatedLogStatus extends CoreStatus {
+  /** Protocol name (`raft`, `paxos`). */
+  readonly protocol: string;
+  /** Whether the replica stopped (by `stop()` or a fatal error). */
+  readonly stopped: boolean;
+  /** Proposals awaiting their result. */
+  readonly pendingProposals: number;
+  /** Reads awaiting their index or apply. */
+  readonly pendingReads: number;
+  /** Open client sessions known to the state machine side. */
+  readonly sessions: number;
+}
+
+interface PendingProposal {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  deadline: number;
+  timer: TimerHandle | null;
+}
+
+interface PendingRead {
+  query: unknown;
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  timer: TimerHandle;
+  index: number;
+}
+
+interface SessionRecord {
+  lastSeq: number;
+  lastActive: number;
+  /** Encoded result of `lastSeq`, or undefined if it ended in an error. */
+  result: Uint8Array | null;
+  /** Raw (decoded) result while it is still in memory. */
+  raw: unknown;
+}
+
+interface Waiter {
+  check(): boolean;
+}
+
+const SNAPSHOT_MAGIC = 0x53594e31; // "SYN1"
+
+/**
+ * A replicated state machine replica: drive it with a protocol, a storage, a transport and a
+ * state machine, then `propose` commands and `read` queries.
+ *
+ * @example
+ * ```ts
+ * const log = new ReplicatedLog({ id: 'n1', protocol: raft(), storage, transport, stateMachine, bootstrap: ['n1','n2','n3'] });
+ * await log.start();
+ * const result = await log.propose(command);
+ * ```
+ */
+export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unknown> {
+  /** This replica's id. */
+  readonly id: NodeId;
+  private readonly opts: ReplicatedLogOptions<Result, Query, QueryResult>;
+  private readonly scheduler: Scheduler;
+  private readonly sm: StateMachine<Result, Query, QueryResult>;
+  private core: ConsensusCore<Message> | null = null;
+  private started = false;
+  private stopped = false;
+  private fatal: SynodError | null = null;
+  private tickTimer: TimerHandle | null = null;
+  private drainScheduled = false;
+  private draining = false;
+  private applied = 0;
+  private readonly originTag: number;
+  private nextRequest = 1;
+  private readonly proposals = new Map<number, PendingProposal>();
+  private nextReadId = 1;
+  private readonly reads = new Map<number, PendingRead>();
+  /** Reads that have their index and wait for apply, in arrival order. */
+  private readsAwaitingApply: PendingRead[] = [];
+  private readonly sessions = new Map<number, SessionRecord>();
+  private logTime = 0;
+  private nextSessionSweep = 0;
+  private entriesSinceSnapshot = 0;
+  private bytesSinceSnapshot = 0;
+  private waiters = new Set<Waiter>();
+  private readonly tickMs: number;
+  private readonly timeoutMs: number;
+  private readonly snapshotEntries: number;
+  private readonly snapshotBytes: number;
+  private readonly sessionTimeoutMs: number;
+  private knownAddresses = new Map<NodeId, string>();
+  private readonly drainFn = () => {
+    this.drainScheduled = false;
+    void this.drain();
+  };
+
+  /** Validates options; throws InvalidConfigurationError. Call {@link start} to run. */
+  constructor(options: ReplicatedLogOptions<Result, Query, QueryResult>) {
+    if (!isValidNodeId(options.id)) throw new InvalidConfigurationError(`invalid node id ${JSON.stringify(options.id)}`);
+    const pos = (v: number | undefined, name: string, dflt: number, allowZero = false) => {
+      const x = v ?? dflt;
+      if (!Number.isFinite(x) || x < 0 || (!allowZero && x === 0)) {
+        throw new InvalidConfigurationError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${x}`);
+      }
+      return x;
+    };
+    this.opts = options;
+    this.id = options.id;
+    this.scheduler = options.scheduler ?? realScheduler;
+    this.sm = options.stateMachine;
+    this.tickMs = pos(options.tickMs, 'tickMs', 100);
+    this.timeoutMs = pos(options.requestTimeoutMs, 'requestTimeoutMs', 5000);
+    this.snapshotEntries = pos(options.snapshotThreshold?.entries, 'snapshotThreshold.entries', 10_000, true);
+    this.snapshotBytes = pos(options.snapshotThreshold?.bytes, 'snapshotThreshold.bytes', 64 * 1024 * 1024);
+    this.sessionTimeoutMs = pos(options.sessionTimeoutMs, 'sessionTimeoutMs', 3_600_000);
+    const seedRandom = options.seed !== undefined ? createRandom(options.seed ^ 0x5bd1e995) : null;
+    this.originTag = seedRandom ? seedRandom.int(1, 0xffffffff) : randomUint32();
+  }
+
+  /**
+   * Loads storage, builds the core, restores the state machine from the latest snapshot, starts
+   * the transport and the tick timer. Rejects with the storage's or transport's error.
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new InvalidArgumentError('ReplicatedLog already started');
+    this.started = true;
+    const state = await this.opts.storage.load();
+    if (state.snapshot) {
+      this.restoreSnapshot(state.snapshot);
+    }
+    const bootstrap = this.opts.bootstrap;
+    const config: Configuration | undefined =
+      bootstrap === undefined ? undefined : Array.isArray(bootstrap) ? { voters: [...(bootstrap as NodeId[])], learners: [] } : (bootstrap as Configuration);
+    const seed = this.opts.seed ?? randomUint32();
+    this.core = this.opts.protocol.create({
+      id: this.id,
+      state,
+      ...(config ? { bootstrap: config } : {}),
+      random: createRandom(seed),
+    });
+    this.syncAddresses();
+    await this.opts.transport.start({
+      codec: this.opts.protocol.codec,
+      onMessage: (msg: Message) => this.onMessage(msg),
+    });
+    if (this.stopped) return;
+    this.scheduleTick();
+    this.scheduleDrain();
+  }
+
+  /** Whether `start()` completed and `stop()` was not called. */
+  get running(): boolean {
+    return this.started && this.core !== null && !this.stopped;
+  }
+
+  /**
+   * Proposes a command and resolves with the state machine's result once it is committed and
+   * applied on this replica.
+   *
+   * Rejects with NotLeaderError (with the leader hint) when this replica can neither lead nor
+   * forward, TransferInProgressError, UncommittedLogFullError, TimeoutError (outcome unknown),
+   * SessionExpiredError / StaleSequenceError (sessions), or StoppedError.
+   */
+  propose(command: Uint8Array, options: ProposeOptions = {}): Promise<Result> {
+    const core = this.requireCore();
+    if (!(command instanceof Uint8Array)) return Promise.reject(new InvalidArgumentError('command must be a Uint8Array'));
+    const session = options.session;
+    if (session) {
+      if (!Number.isSafeInteger(session.id) || session.id < 1) return Promise.reject(new InvalidArgumentError('session.id must be a positive integer'));
+      if (!Number.isSafeInteger(session.seq) || session.seq < 1) return Promise.reject(new InvalidArgumentError('session.seq must be a positive integer'));
+    }
+    const kind = session ? CommandKind.Session : CommandKind.Plain;
+    return this.submit(core, kind, command, session?.id ?? 0, session?.seq ?? 0, options.timeoutMs) as Promise<Result>;
+  }
+
+  /**
+   * Opens a client session through the log (Raft thesis §6.3) and resolves with its id. Use the
+   * id with increasing `seq` numbers in {@link propose}; only the latest result per session is
+   * cached, so keep one command in flight per session.
+   */
+  openSession(options: { timeoutMs?: number } = {}): Promise<number> {
+    const core = this.requireCore();
+    return this.submit(core, CommandKind.OpenSession, new Uint8Array(0), 0, 0, options.timeoutMs) as Promise<number>;
+  }
+
+  /** Closes a session through the log; later commands in it fail with SessionExpiredError. */
+  closeSession(id: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    const core = this.requireCore();
+    return this.submit(core, CommandKind.CloseSession, new Uint8Array(0), id, 0, options.timeoutMs) as Promise<void>;
+  }
+
+  private submit(core: ConsensusCore<Message>, kind: CommandKind, payload: Uint8Array, session: number, seq: number, timeoutMs?: number): Promise<unknown> {
+    const request = this.nextRequest++;
+    const data = encodeCommand(
+      { kind, origin: this.id, originTag: this.originTag, request, time: this.scheduler.now(), session, seq },
+      payload,
+    );
+    try {
+      core.propose(data);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      const ms = timeoutMs ?? this.timeoutMs;
+      const p: PendingProposal = { resolve, reject, deadline: this.scheduler.now() + ms, timer: null };
+      if (timeoutMs !== undefined) {
+        p.timer = this.scheduler.setTimer(ms, () => {
+          if (this.proposals.delete(request)) reject(new TimeoutError());
+        });
+      }
+      this.proposals.set(request, p);
+      this.scheduleDrain();
+    });
+  }
+
+  /**
+   * Answers `query` against the state machine at the requested consistency. Rejects with
+   * NotLeaderError, LeaseExpiredError, TimeoutError or StoppedError.
+   */
+  read(query: Query, options: ReadOptions = {}): Promise<QueryResult> {
+    const core = this.requireCore();
+    const consistency = options.consistency ?? 'linearizable';
+    if (consistency === 'stale') {
+      try {
+        return Promise.resolve(this.sm.query(query));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    if (consistency !== 'linearizable' && consistency !== 'lease') {
+      return Promise.reject(new InvalidArgumentError(`unknown consistency ${String(consistency)}`));
+    }
+    const id = this.nextReadId++;
+    try {
+      core.read(id, consistency);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<QueryResult>((resolve, reject) => {
+      const timer = this.scheduler.setTimer(options.timeoutMs ?? this.timeoutMs, () => {
+        const r = this.reads.get(id);
+        if (!r) return;
+        this.reads.delete(id);
+        const i = this.readsAwaitingApply.indexOf(r);
+        if (i >= 0) this.readsAwaitingApply.splice(i, 1);
+        reject(new TimeoutError('read timed out'));
+      });
+      this.reads.set(id, { query, resolve: resolve as (v: unknown) => void, reject, timer, index: -1 });
+      this.scheduleDrain();
+    });
+  }
+
+  /**
+   * Changes membership (Raft thesis §4.3 joint consensus, §4.2.1 learners) and resolves with the
+   * resulting configuration once it is committed and applied here. Rejects with NotLeaderError,
+   * ConfigChangeInProgressError, InvalidConfigurationError, TimeoutError or StoppedError.
+   */
+  changeMembership(change: MembershipChange, options: { timeoutMs?: number } = {}): Promise<Configuration> {
+    const core = this.requireCore();
+    if (!change || !isValidNodeId((change as { id?: unknown }).id)) {
+      return Promise.reject(new InvalidArgumentError('membership change needs a valid id'));
+    }
+    if (change.type !== 'addLearner' && change.type !== 'addVoter' && change.type !== 'remove') {
+      return Promise.reject(new InvalidArgumentError(`unknown membership change ${(change as { type?: unknown }).type}`));
+    }
+    try {
+      core.proposeMembershipChange(change);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.scheduleDrain();
+    let lastApplied: Configuration | null = null;
+    const done = (c: Configuration): boolean => {
+      if (isJoint(c)) return false;
+      switch (change.type) {
+        case 'addLearner':
+          return c.learners.includes(change.id);
+        case 'addVoter':
+          return c.voters.includes(change.id);
+        case 'remove':
+          return !allMembers(c).includes(change.id);
+      }
+    };
+    return this.waitFor(
+      () => {
+        lastApplied = this.appliedConfig;
+        return lastApplied !== null && done(lastApplied);
+      },
+      options.timeoutMs ?? this.timeoutMs * 2,
+      'membership change not committed in time',
+    ).then(() => lastApplied!);
+  }
+
+  /**
+   * Transfers leadership to `to` (Raft thesis §3.10) and resolves once this replica sees `to`
+   * as leader. Rejects with NotLeaderError, InvalidArgumentError, UnsupportedError,
+   * TimeoutError or StoppedError.
+   */
+  transferLeadership(to: NodeId, options: { timeoutMs?: number } = {}): Promise<void> {
+    const core = this.requireCore();
+    try {
+      core.transferLeadership(to);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.scheduleDrain();
+    return this.waitFor(() => this.core?.status().leader === to, options.timeoutMs ?? this.timeoutMs, 'leadership transfer did not complete in time');
+  }
+
+  /** A summary of this replica. Throws StoppedError before `start()`. */
+  status(): ReplicatedLogStatus {
+    const core = this.core;
+    if (!core) throw new StoppedError('ReplicatedLog not started');
+    return {
+      ...core.status(),
+      appliedIndex: this.applied,
+      protocol: this.opts.protocol.name,
+      stopped: this.stopped,
+      pendingProposals: this.proposals.size,
+      pendingReads: this.reads.size,
+      sessions: this.sessions.size,
+    };
+  }
+
+  /** The fatal error that stopped this replica, if any. */
+  get error(): SynodError | null {
+    return this.fatal;
+  }
+
+  /**
+   * Stops the replica: cancels timers, rejects pending requests with StoppedError, closes the
+   * transport and the storage. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.halt(new StoppedError());
+    try {
+      await this.opts.transport.close();
+    } finally {
+      await this.opts.storage.close();
+    }
+  }
+
+  /**
+   * Stops without closing storage or transport cleanly, as a crash would: pending requests are
+   * rejected, nothing more is persisted or sent. For tests and simulations.
+   */
+  crash(): void {
+    if (this.stopped) return;
+    this.halt(new StoppedError('replica crashed'));
+    void this.opts.transport.close();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private halt(err: SynodError): void {
+    this.stopped = true;
+    this.tickTimer?.cancel();
+    this.tickTimer = null;
+    for (const p of this.proposals.values()) {
+      p.timer?.cancel();
+      p.reject(err);
+    }
+    this.proposals.clear();
+    for (const r of this.reads.values()) {
+      r.timer.cancel();
+      r.reject(err);
+    }
+    this.reads.clear();
+    this.readsAwaitingApply = [];
+    for (const w of this.waiters) w.check();
+    this.waiters.clear();
+  }
+
+  private failFatal(err: SynodError): void {
+    if (this.stopped) return;
+    this.fatal = err;
+    this.halt(err);
+    void this.opts.transport.close();
+    this.opts.onFatal?.(err);
+  }
+
+  private requireCore(): ConsensusCore<Message> {
+    if (this.stopped) throw this.fatal ?? new StoppedError();
+    if (!this.core) throw new StoppedError('ReplicatedLog not started; call start() first');
+    return this.core;
+  }
+
+  private onMessage(msg: Message): void {
+    const core = this.core;
+    if (!core || this.stopped) return;
+    try {
+      core.step(msg);
+    } catch {
+      // A core must not throw on input; if one does, the message is dropped (never a crash).
+    }
+    this.scheduleDrain();
+  }
+
+  private scheduleTick(): void {
+    this.tickTimer = this.scheduler.setTimer(this.tickMs, () => {
+      if (this.stopped || !this.core) return;
+      this.core.tick();
+      this.expireProposals();
+      this.scheduleTick();
+      this.scheduleDrain();
+    });
+  }
+
+  private expireProposals(): void {
+    const now = this.scheduler.now();
+    for (const [req, p] of this.proposals) {
+      if (p.timer) continue;
+      if (p.deadline > now) break; // default-timeout proposals are in deadline order
+      this.proposals.delete(req);
+      p.reject(new TimeoutError());
+    }
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled || this.stopped) return;
+    this.drainScheduled = true;
+    this.scheduler.defer(this.drainFn);
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining || this.stopped) return;
+    const core = this.core;
+    if (!core) return;
+    this.draining = true;
+    try {
+      while (!this.stopped && core.hasReady()) {
+        const rd = core.ready();
+        const batch = toBatch(rd);
+        if (batch) {
+          try {
+            const p = this.opts.storage.persist(batch);
+            if (p) await p;
+          } catch (err) {
+            this.failFatal(new StorageError(`persist failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+            return;
+          }
+          if (this.stopped) return;
+        }
+        if (rd.messages.length > 0) this.opts.transport.send(rd.messages);
+        if (rd.snapshot && rd.snapshot.meta.index > this.applied) this.restoreSnapshot(rd.snapshot);
+        try {
+          for (const e of rd.committed) this.applyEntry(e);
+        } catch (err) {
+          // A state machine must not throw (DESIGN: return an error result instead); replicas
+          // could diverge, so stop this one.
+          this.failFatal(new StorageError(`state machine apply threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+          return;
+        }
+        for (const r of rd.reads) this.onReadState(r);
+        if (rd.committed.length > 0) this.serveReads();
+        core.advance(rd);
+        if (rd.snapshot || rd.entries.some((e) => e.type === EntryType.Config) || rd.committed.some((e) => e.type === EntryType.Config)) {
+          this.syncAddresses();
+        }
+        this.maybeSnapshot(core);
+        if (this.waiters.size > 0) for (const w of [...this.waiters]) if (w.check()) this.waiters.delete(w);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.index <= this.applied) return;
+    this.applied = e.index;
+    this.entriesSinceSnapshot++;
+    this.bytesSinceSnapshot += e.data.length;
+    if (e.type === EntryType.Config) {
+      try {
+        this.appliedConfig = decodeConfiguration(e.data);
+      } catch {
+        // A config entry we cannot decode came from a broken peer build; the core decided on it.
+      }
+      return;
+    }
+    if (e.type !== EntryType.Normal) return;
+    let env;
+    try {
+      env = decodeCommand(e.data);
+    } catch (err) {
+      if (err instanceof MalformedMessageError) return; // not a runtime command: skip on every replica alike
+      throw err;
+    }
+    if (env.time > this.logTime) this.logTime = env.time;
+    const mine = env.origin === this.id && env.originTag === this.originTag;
+    const pending = mine ? this.proposals.get(env.request) : undefined;
+    if (pending) {
+      this.proposals.delete(env.request);
+      pending.timer?.cancel();
+    }
+    switch (env.kind) {
+      case CommandKind.Plain: {
+        const result = this.sm.apply(env.payload, { index: e.index });
+        pending?.resolve(result);
+        break;
+      }
+      case CommandKind.OpenSession: {
+        this.sessions.set(e.index, { lastSeq: 0, lastActive: env.time, result: null, raw: undefined });
+        pending?.resolve(e.index);
+        break;
+      }
+      case CommandKind.CloseSession: {
+        this.sessions.delete(env.session);
+        pending?.resolve(undefined);
+        break;
+      }
+      case CommandKind.Session: {
+        const s = this.sessions.get(env.session);
+        if (!s) {
+          pending?.reject(new SessionExpiredError(`session ${env.session} unknown or expired`));
+          break;
+        }
+        s.lastActive = Math.max(s.lastActive, env.time);
+        if (env.seq < s.lastSeq) {
+          pending?.reject(new StaleSequenceError(`seq ${env.seq} < last applied ${s.lastSeq} in session ${env.session}`));
+          break;
+        }
+        if (env.seq === s.lastSeq) {
+          if (pending) pending.resolve(this.cachedResult(s));
+          break;
+        }
+        const result = this.sm.apply(env.payload, { index: e.index });
+        s.lastSeq = env.seq;
+        s.raw = result;
+        s.result = null;
+        pending?.resolve(result);
+        break;
+      }
+    }
+    if (this.logTime >= this.nextSessionSweep) this.sweepSessions();
+  }
+
+  /** Configuration most recently applied (committed), for membership waiters. */
+  private appliedConfig: Configuration | null = null;
+
+  private cachedResult(s: SessionRecord): unknown {
+    if (s.raw !== undefined || s.result === null) return s.raw;
+    if (!this.sm.decodeResult) throw new UnsupportedError('state machine has no decodeResult; sessions need it');
+    s.raw = this.sm.decodeResult(s.result);
+    return s.raw;
+  }
+
+  private sweepSessions(): void {
+    const horizon = this.logTime - this.sessionTimeoutMs;
+    for (const [id, s] of this.sessions) if (s.lastActive < horizon) this.sessions.delete(id);
+    this.nextSessionSweep = this.logTime + Math.max(1, Math.floor(this.sessionTimeoutMs / 8));
+  }
+
+  private onReadState(r: ReadState): void {
+    const pending = this.reads.get(r.id);
+    if (!pending) return;
+    if (r.error) {
+      this.reads.delete(r.id);
+      pending.timer.cancel();
+      pending.reject(r.error);
+      return;
+    }
+    pending.index = r.index;
+    if (this.applied >= r.index) this.finishRead(r.id, pending);
+    else this.readsAwaitingApply.push(pending);
+  }
+
+  private serveReads(): void {
+    if (this.readsAwaitingApply.length === 0) return;
+    const still: PendingRead[] = [];
+    for (const r of this.readsAwaitingApply) {
+      if (this.applied >= r.index) {
+        for (const [id, pr] of this.reads) {
+          if (pr === r) {
+            this.finishRead(id, r);
+            break;
+          }
+        }
+      } else {
+        still.push(r);
+      }
+    }
+    this.readsAwaitingApply = still;
+  }
+
+  private finishRead(id: number, r: PendingRead): void {
+    this.reads.delete(id);
+    r.timer.cancel();
+    try {
+      r.resolve(this.sm.query(r.query as Query));
+    } catch (err) {
+      r.reject(err);
+    }
+  }
+
+  private maybeSnapshot(core: ConsensusCore<Message>): void {
+    if (this.snapshotEntries === 0) return;
+    if (this.entriesSinceSnapshot < this.snapshotEntries && this.bytesSinceSnapshot < this.snapshotBytes) return;
+    if (this.applied === 0) return;
+    const data = this.encodeSnapshot();
+    try {
+      core.compact(this.applied, data);
+    } catch {
+      return; // the core refused (e.g. index not yet known as applied there); try again later
+    }
+    this.entriesSinceSnapshot = 0;
+    this.bytesSinceSnapshot = 0;
+  }
+
+  /** Snapshot layout: magic u32 | logTime | sessions | config? | state machine bytes. */
+  private encodeSnapshot(): Uint8Array {
+    const smData = this.sm.snapshot();
+    const w = new BinaryWriter(64 + smData.length);
+    w.uvarint(SNAPSHOT_MAGIC).uvarint(this.logTime).uvarint(this.sessions.size);
+    const needsCodec = this.sessions.size > 0;
+    if (needsCodec && !this.sm.encodeResult) throw new UnsupportedError('state machine has no encodeResult; sessions need it');
+    for (const [id, s] of this.sessions) {
+      w.uvarint(id).uvarint(s.lastSeq).uvarint(Math.max(0, Math.floor(s.lastActive)));
+      if (s.result === null && s.raw !== undefined) s.result = this.sm.encodeResult!(s.raw as Result);
+      if (s.result) {
+        w.u8(1).bytes(s.result);
+      } else {
+        w.u8(0);
+      }
+    }
+    w.raw(smData);
+    return w.finish();
+  }
+
+  private restoreSnapshot(snap: Snapshot): void {
+    const r = new BinaryReader(snap.data);
+    if (r.uvarint() !== SNAPSHOT_MAGIC) throw new StorageError('snapshot was not written by this runtime');
+    this.logTime = r.uvarint();
+    const n = r.uvarint();
+    this.sessions.clear();
+    for (let i = 0; i < n; i++) {
+      const id = r.uvarint();
+      const lastSeq = r.uvarint();
+      const lastActive = r.uvarint();
+      const has = r.u8();
+      const result = has ? r.bytes().slice() : null;
+      this.sessions.set(id, { lastSeq, lastActive, result, raw: undefined });
+    }
+    this.sm.restore(r.raw(r.remaining));
+    this.applied = snap.meta.index;
+    this.appliedConfig = snap.meta.config;
+    this.nextSessionSweep = 0;
+    this.entriesSinceSnapshot = 0;
+    this.bytesSinceSnapshot = 0;
+    // Reads waiting for an index the snapshot covers can be served now.
+    this.serveReads();
+  }
+
+  private syncAddresses(): void {
+    const t = this.opts.transport;
+    if (!t.setPeerAddress || !this.core) return;
+    const addrs = this.core.status().config.addresses;
+    if (!addrs) return;
+    for (const [id, addr] of Object.entries(addrs)) {
+      if (id === this.id || this.knownAddresses.get(id) === addr) continue;
+      this.knownAddresses.set(id, addr);
+      t.setPeerAddress(id, addr);
+    }
+  }
+
+  private waitFor(cond: () => boolean, ms: number, message: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (cond()) return resolve();
+      let timer: TimerHandle | null = null;
+      const w: Waiter = {
+        check: () => {
+          if (this.stopped) {
+            timer?.cancel();
+            reject(this.fatal ?? new StoppedError());
+            return true;
+          }
+          if (!cond()) return false;
+          timer?.cancel();
+          resolve();
+          return true;
+        },
+      };
+      timer = this.scheduler.setTimer(ms, () => {
+        if (this.waiters.delete(w)) reject(new TimeoutError(message));
+      });
+      this.waiters.add(w);
+    });
+  }
+}
+
+function toBatch(rd: Ready<Message>): PersistBatch | null {
+  if (!rd.hardState && rd.truncateFrom === null && rd.compactTo === null && !rd.snapshot && rd.entries.length === 0) {
+    return null;
+  }
+  return {
+    hardState: rd.hardState,
+    truncateFrom: rd.truncateFrom,
+    compactTo: rd.compactTo,
+    snapshot: rd.snapshot,
+    entries: rd.entries,
+  };
+}
+
+function randomUint32(): number {
+  const c = web.crypto;
+  if (c) return c.getRandomValues(new Uint32Array(1))[0]! || 1;
+  return Math.floor(Math.random() * 0xffffffff) + 1;
+}

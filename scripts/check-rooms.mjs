@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Lint for DESIGN.md's rooms: run in a package directory. Checks every import in src/ against
+// the package's allowed imports, and that pure packages use no Node built-ins.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const ROOMS = {
+  '@synod/log': { allow: [], pure: true },
+  '@synod/raft': { allow: ['@synod/log'], pure: true },
+  '@synod/paxos': { allow: ['@synod/log'], pure: true },
+  '@synod/transport-memory': { allow: ['@synod/log'], pure: true },
+  '@synod/transport-ws': { allow: ['@synod/log', 'ws'], pure: false },
+  '@synod/storage-sqlite': { allow: ['@synod/log', 'better-sqlite3'], pure: false },
+  '@synod/kv': { allow: ['@synod/log'], pure: true },
+  '@synod/testkit': {
+    allow: ['@synod/log', '@synod/raft', '@synod/paxos', '@synod/transport-memory', '@synod/kv'],
+    pure: true,
+  },
+};
+
+const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+const room = ROOMS[pkg.name];
+if (!room) {
+  console.log(`${pkg.name}: no room rules (apps may import everything)`);
+  process.exit(0);
+}
+
+function* files(dir) {
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f);
+    if (statSync(p).isDirectory()) yield* files(p);
+    else if (p.endsWith('.ts')) yield p;
+  }
+}
+
+const problems = [];
+for (const file of files('src')) {
+  const isTest = file.endsWith('.test.ts') || file.includes('/testing/') || file.includes('/test/');
+  const src = readFileSync(file, 'utf8');
+  const re = /(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  for (const m of src.matchAll(re)) {
+    const spec = m[1] ?? m[2];
+    if (spec.startsWith('.')) continue;
+    const typeOnly = /^(?:import|export)\s+type\s/.test(m[0]);
+    if (spec.startsWith('node:') || ['fs', 'path', 'os', 'child_process', 'net', 'http', 'crypto', 'worker_threads'].includes(spec)) {
+      if (room.pure && !isTest) problems.push(`${relative('.', file)}: Node built-in '${spec}' in a pure package`);
+      continue;
+    }
+    if (isTest) continue; // tests may use any dev dependency
+    const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+    if (name === pkg.name) continue;
+    if (typeOnly && name === 'vitest') continue;
+    if (!room.allow.includes(name)) problems.push(`${relative('.', file)}: imports '${spec}', outside the room of ${pkg.name}`);
+  }
+}
+if (problems.length) {
+  console.error(problems.join('\n'));
+  process.exit(1);
+}
+console.log(`${pkg.name}: rooms ok`);
