@@ -10,6 +10,20 @@ import { web } from './web.js';
 const encoder = new web.TextEncoder();
 const decoder = new web.TextDecoder('utf-8', { fatal: true });
 
+/** Encodes a string as UTF-8 bytes (web-standard TextEncoder; works in every runtime). */
+export function utf8Encode(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+/** Decodes UTF-8 bytes. Throws {@link MalformedMessageError} on invalid UTF-8. */
+export function utf8Decode(b: Uint8Array): string {
+  try {
+    return decoder.decode(b);
+  } catch {
+    throw new MalformedMessageError('invalid UTF-8');
+  }
+}
+
 /** A growable byte buffer. `finish()` returns a view of the written bytes. */
 export class BinaryWriter {
   private buf: Uint8Array;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { utf8Decode, utf8Encode } from './binary.js';
 import { InvalidConfigurationError, NotLeaderError, SessionExpiredError, StaleSequenceError, StoppedError, StorageError, TimeoutError } from './errors.js';
 import { MemoryStorage } from './memory-storage.js';
 import { ReplicatedLog } from './replicated-log.js';
@@ -9,8 +10,8 @@ import { soloProtocol } from './testing/solo.js';
 import type { ConsensusProtocol, Message } from './core.js';
 import type { PersistBatch } from './types.js';
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+const enc = { encode: utf8Encode };
+const dec = { decode: utf8Decode };
 
 /** A counter state machine: "add:N" adds N and returns the new total; query returns the total. */
 class Counter implements StateMachine<number, 'total', number> {
@@ -250,6 +251,9 @@ describe('ReplicatedLog runtime (driven by the solo protocol)', () => {
   });
 
   it('refuses invalid options with InvalidConfigurationError', () => {
-    expect(() => setup().log && new ReplicatedLog({ ...({} as never), id: 'bad id' })).toThrow(InvalidConfigurationError);
+    const base = { protocol: soloProtocol(), storage: new MemoryStorage(), transport: nullTransport('n1'), stateMachine: new Counter() };
+    expect(() => new ReplicatedLog({ ...base, id: 'bad id' })).toThrow(InvalidConfigurationError);
+    expect(() => new ReplicatedLog({ ...base, id: 'n1', tickMs: 0 })).toThrow(InvalidConfigurationError);
+    expect(() => new ReplicatedLog({ ...base, id: 'n1', requestTimeoutMs: -5 })).toThrow(InvalidConfigurationError);
   });
 });
