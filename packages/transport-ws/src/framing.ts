@@ -1,0 +1,144 @@
+/**
+ * The wire format of `@synod/transport-ws`. Every WebSocket message is one binary frame:
+ *
+ * ```
+ * hello:  u8 0x01 | uvarint version | string from | string to | optString authToken
+ * batch:  u8 0x02 | uvarint count | message × count   (each written by the protocol codec)
+ * ```
+ *
+ * Strings and varints are `BinaryWriter`'s (LEB128 lengths, UTF-8). The dialer sends one hello
+ * first, then batches; the listener never sends data on an accepted connection, so each
+ * connection carries traffic one way (dialer → listener).
+ */
+import { BinaryReader, BinaryWriter, type Message, type MessageCodec, MalformedMessageError, type NodeId } from '@synod/log';
+
+/** Frame type tags (the first byte of every frame). */
+export const FrameType = {
+  /** The dialer's first frame: protocol version, ids and auth token. */
+  Hello: 0x01,
+  /** A batch of protocol messages. */
+  Batch: 0x02,
+} as const;
+
+/** The wire protocol version this package speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * WebSocket close codes the listener uses to refuse or end a connection (the 4000-4999
+ * application range), plus the standard ones it relies on.
+ */
+export const CloseCode = {
+  /** Normal closure (1000). */
+  Normal: 1000,
+  /** The transport is shutting down (1001). */
+  GoingAway: 1001,
+  /** A frame exceeded `maxFrameBytes` (1009, sent by `ws` itself). */
+  TooBig: 1009,
+  /** The hello carried a wrong or missing auth token. */
+  Unauthorized: 4001,
+  /** The first frame was not a valid hello, or its version is unsupported. */
+  BadHello: 4002,
+  /** The hello was addressed to another node id (a misconfigured address). */
+  WrongNode: 4003,
+  /** No hello arrived within `helloTimeoutMs`. */
+  HelloTimeout: 4004,
+  /** A newer connection from the same peer replaced this one. */
+  Replaced: 4005,
+} as const;
+
+/** A decoded hello frame. */
+export interface Hello {
+  readonly version: number;
+  /** The dialer's node id. */
+  readonly from: NodeId;
+  /** The node id the dialer believes it is connecting to. */
+  readonly to: NodeId;
+  /** The shared secret, or `null`. */
+  readonly authToken: string | null;
+}
+
+/** Encodes a hello frame (a fresh buffer). */
+export function encodeHello(h: Hello): Uint8Array {
+  const w = new BinaryWriter(32 + h.from.length + h.to.length + (h.authToken?.length ?? 0) * 3);
+  w.u8(FrameType.Hello).uvarint(h.version).string(h.from).string(h.to).optString(h.authToken);
+  return w.finish();
+}
+
+/** Decodes a hello frame. @throws MalformedMessageError if `bytes` is not exactly one hello. */
+export function decodeHello(bytes: Uint8Array): Hello {
+  const r = new BinaryReader(bytes);
+  const type = r.u8();
+  if (type !== FrameType.Hello) throw new MalformedMessageError(`expected a hello frame, got type ${type}`);
+  const version = r.uvarint();
+  const from = r.string();
+  const to = r.string();
+  const authToken = r.optString();
+  r.expectEnd();
+  if (from.length === 0) throw new MalformedMessageError('hello with an empty node id');
+  return { version, from, to, authToken };
+}
+
+/** Bytes of `v` as an unsigned LEB128 varint. */
+export function uvarintLength(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+/** Largest batch header (type byte + a varint count below 2^35). */
+export const MAX_BATCH_HEADER_BYTES = 6;
+
+/**
+ * Builds one batch frame from `count` messages already encoded back to back in `body`, as a
+ * fresh buffer (one copy of the body). The frame owns its memory, so it can be handed to a
+ * socket while the caller reuses its writer.
+ */
+export function sealBatch(count: number, body: Uint8Array): Uint8Array {
+  const hdr = 1 + uvarintLength(count);
+  const frame = new Uint8Array(hdr + body.length);
+  frame[0] = FrameType.Batch;
+  let p = 1;
+  let v = count;
+  while (v >= 0x80) {
+    frame[p++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  frame[p] = v;
+  frame.set(body, hdr);
+  return frame;
+}
+
+/** Encodes messages into one batch frame (convenience for tests and tools; a fresh buffer). */
+export function encodeBatch<M extends Message>(codec: MessageCodec<M>, messages: readonly M[]): Uint8Array {
+  const w = new BinaryWriter();
+  for (const m of messages) codec.write(w, m);
+  return sealBatch(messages.length, w.finish());
+}
+
+/**
+ * Decodes a whole batch frame into `out` (cleared first), all or nothing. Message payloads are
+ * views into `frame` (no copy).
+ * @throws MalformedMessageError if the frame is not a batch, its count is impossible, any
+ *   message fails to decode, or bytes are left over. `out` is then cleared.
+ */
+export function decodeBatch<M extends Message>(codec: MessageCodec<M>, frame: Uint8Array, out: M[]): void {
+  out.length = 0;
+  try {
+    const r = new BinaryReader(frame);
+    const type = r.u8();
+    if (type !== FrameType.Batch) throw new MalformedMessageError(`expected a batch frame, got type ${type}`);
+    const count = r.uvarint();
+    // Every message takes at least one byte; refuse a count that cannot fit before allocating.
+    if (count > r.remaining) throw new MalformedMessageError(`batch claims ${count} messages in ${r.remaining} bytes`);
+    for (let i = 0; i < count; i++) out.push(codec.read(r));
+    r.expectEnd();
+  } catch (err) {
+    out.length = 0;
+    if (err instanceof MalformedMessageError) throw err;
+    // A codec must throw only MalformedMessageError; anything else is treated as malformed input.
+    throw new MalformedMessageError(`codec failed: ${(err as Error)?.message ?? String(err)}`);
+  }
+}
