@@ -2,7 +2,8 @@
  * Builds one replica's parts: protocol, storage, transport and state machine. This is the only
  * module that knows which packages supply them.
  */
-import { MemoryStorage, ReplicatedLog, type ConsensusProtocol, type Message, type NodeId, type Transport, type TransportHandler, type TransportStats } from '@synod/log';
+import { ReplicatedLog, type ConsensusProtocol, type Message, type NodeId, type Transport, type TransportHandler, type TransportStats } from '@synod/log';
+import { SqliteStorage } from '@synod/storage-sqlite';
 import type { KvOperation, ProposeResult, ReplicaConfig } from './ipc.js';
 import { encodeKvOperation, StandinKv } from './kv-standin.js';
 
@@ -52,7 +53,7 @@ class NullTransport implements Transport<Message> {
 }
 
 /** Builds the parts for `cfg`. */
-export async function createReplicaParts(cfg: ReplicaConfig): Promise<ReplicaParts> {
+export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Error) => void): Promise<ReplicaParts> {
   const protocol = await protocolFor(cfg.protocol);
   const transport = new NullTransport(cfg.id);
   let isolated = false;
@@ -73,12 +74,13 @@ export async function createReplicaParts(cfg: ReplicaConfig): Promise<ReplicaPar
   const log = new ReplicatedLog<ProposeResult, { key: string }, Uint8Array | null>({
     id: cfg.id,
     protocol,
-    storage: new MemoryStorage(),
+    storage: SqliteStorage.open(cfg.dbPath),
     transport,
     stateMachine: kv,
     ...(cfg.bootstrap ? { bootstrap: cfg.bootstrap } : {}),
     tickMs: cfg.tickMs,
     snapshotThreshold: { entries: cfg.snapshotEntries },
+    onFatal,
   });
   return { log, network, keyCount: () => kv.size, encode: encodeKvOperation };
 }

@@ -116,7 +116,8 @@ export class Gateway {
       server.once('error', reject);
       server.listen(port, host, () => {
         server.off('error', reject);
-        resolve(`http://${host}:${port}/`);
+        const addr = server.address();
+        resolve(`http://${host}:${typeof addr === 'object' && addr ? addr.port : port}/`);
       });
     });
   }

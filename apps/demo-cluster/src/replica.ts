@@ -135,7 +135,11 @@ async function main(): Promise<void> {
   });
 
   try {
-    parts = await createReplicaParts(cfg);
+    parts = await createReplicaParts(cfg, (err) => {
+      send({ t: 'fatal', error: toIpcError(err) });
+      console.error(`[${cfg.id}] stopped on a fatal error: ${err.message}`);
+      setTimeout(() => process.exit(1), 50);
+    });
     await parts.log.start();
     for (const [id, addr] of Object.entries(cfg.peers)) if (id !== cfg.id) parts.network.setPeerAddress(id, addr);
   } catch (err) {
