@@ -252,16 +252,15 @@ export class SqliteStorage implements Storage {
         };
       }
       const from = snapshot ? snapshot.meta.index : 0;
-      const rows = db.prepare('SELECT idx, term, type, data FROM entries WHERE idx > ? ORDER BY idx').raw(true).all(from) as Row[];
-      const entries: Entry[] = new Array(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        entries[i] = {
+      const entries: Entry[] = [];
+      const rows = db.prepare('SELECT idx, term, type, data FROM entries WHERE idx > ? ORDER BY idx').raw(true).iterate(from) as IterableIterator<Row>;
+      for (const r of rows) {
+        entries.push({
           index: safeInt(r[0], 'entries.idx'),
           term: safeInt(r[1], 'entries.term'),
           type: entryType(r[2]),
           data: bytes(r[3], 'entries.data'),
-        };
+        });
       }
       return { hardState, snapshot, entries };
     } catch (err) {
