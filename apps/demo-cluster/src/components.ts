@@ -2,14 +2,15 @@
  * Builds one replica's parts: protocol, storage, transport and state machine. This is the only
  * module that knows which packages supply them.
  */
-import { ReplicatedLog, type ConsensusProtocol, type Message, type NodeId, type Transport, type TransportHandler, type TransportStats } from '@synod/log';
+import { ReplicatedLog, type ConsensusProtocol, type NodeId } from '@synod/log';
+import { raft } from '@synod/raft';
 import { SqliteStorage } from '@synod/storage-sqlite';
+import { WebSocketTransport } from '@synod/transport-ws';
 import type { KvOperation, ProposeResult, ReplicaConfig } from './ipc.js';
 import { encodeKvOperation, StandinKv } from './kv-standin.js';
 
 /** The network side of a replica as the demo drives it. */
 export interface ReplicaNetwork {
-  readonly transport: Transport<any>;
   /** Cuts every peer link (both directions) until {@link heal}. */
   isolate(): void;
   heal(): void;
@@ -30,46 +31,35 @@ export function peerAddress(host: string, port: number): string {
   return `ws://${host}:${port}`;
 }
 
+/**
+ * The protocol with the demo's settings: Raft with lease reads on (so `?consistency=lease`
+ * works) and its defaults otherwise (election timeout 10 ticks, pre-vote, check-quorum).
+ */
 async function protocolFor(name: ReplicaConfig['protocol']): Promise<ConsensusProtocol<any>> {
-  if (name === 'solo') {
-    const { soloProtocol } = await import('@synod/log/testing');
-    return soloProtocol();
+  switch (name) {
+    case 'raft':
+      return raft({ leaseRead: true });
+    case 'solo': {
+      const { soloProtocol } = await import('@synod/log/testing');
+      return soloProtocol();
+    }
+    default:
+      throw new Error(`protocol ${name} is not available in this build`);
   }
-  throw new Error(`protocol ${name} is not available yet`);
 }
 
-/** A stand-in transport that drops everything (single-node clusters need no links). */
-class NullTransport implements Transport<Message> {
-  private sentCount = 0;
-  constructor(readonly id: NodeId) {}
-  start(_handler: TransportHandler<Message>): void {}
-  send(messages: readonly Message[]): void {
-    this.sentCount += messages.length;
-  }
-  stats(): TransportStats {
-    return { sent: this.sentCount, received: 0, dropped: this.sentCount, malformed: 0 };
-  }
-  close(): void {}
-}
-
-/** Builds the parts for `cfg`. */
+/** Builds the parts for `cfg`; `onFatal` is called if the replica stops on a storage failure. */
 export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Error) => void): Promise<ReplicaParts> {
   const protocol = await protocolFor(cfg.protocol);
-  const transport = new NullTransport(cfg.id);
-  let isolated = false;
-  const network: ReplicaNetwork = {
-    transport,
-    isolate: () => {
-      isolated = true;
-    },
-    heal: () => {
-      isolated = false;
-    },
-    get isolated() {
-      return isolated;
-    },
-    setPeerAddress: () => {},
-  };
+  const peers: Record<NodeId, string> = {};
+  for (const [id, addr] of Object.entries(cfg.peers)) if (id !== cfg.id) peers[id] = addr;
+  const transport = new WebSocketTransport({
+    id: cfg.id,
+    listen: { host: cfg.host, port: cfg.port },
+    peers,
+    ...(cfg.secret ? { authToken: cfg.secret } : {}),
+    reconnect: { initialMs: 50, maxMs: 1000 },
+  });
   const kv = new StandinKv();
   const log = new ReplicatedLog<ProposeResult, { key: string }, Uint8Array | null>({
     id: cfg.id,
@@ -82,5 +72,15 @@ export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Erro
     snapshotThreshold: { entries: cfg.snapshotEntries },
     onFatal,
   });
+  const network: ReplicaNetwork = {
+    isolate: () => transport.isolate(),
+    heal: () => transport.heal(),
+    get isolated() {
+      return transport.isolated;
+    },
+    setPeerAddress: (id, address) => {
+      transport.setPeerAddress(id, address);
+    },
+  };
   return { log, network, keyCount: () => kv.size, encode: encodeKvOperation };
 }

@@ -3,6 +3,7 @@
  * the leader from status polls, and routes client operations (writes in exactly-once client
  * sessions, reads at any consistency, membership changes, leadership transfer, faults).
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { MembershipChange, ReadConsistency } from '@synod/log';
@@ -102,6 +103,8 @@ export class Supervisor {
   /** Serializes membership changes (one at a time, as the protocols require). */
   private memberQueue: Promise<unknown> = Promise.resolve();
   private readonly log: (line: string) => void;
+  /** Shared secret of this run's peer links (so two demos on one machine never talk to each other). */
+  private readonly secret = randomBytes(16).toString('hex');
 
   constructor(options: DemoOptions) {
     this.options = options;
@@ -180,6 +183,7 @@ export class Supervisor {
       ...(bootstrapping ? { bootstrap: this.cluster.bootstrap } : {}),
       tickMs: this.options.tickMs,
       snapshotEntries: this.options.snapshotEntries,
+      secret: this.secret,
     };
   }
 
