@@ -207,6 +207,23 @@ export class BinaryReader {
   string(): string {
     const n = this.uvarint();
     this.need(n);
+    if (n < 64) {
+      // Short ASCII (node ids, most keys): build the string in the scan itself. About 5x faster
+      // than String.fromCharCode(...subarray), which allocates a view and spreads it.
+      const buf = this.buf;
+      const end = this.pos + n;
+      let s = '';
+      let i = this.pos;
+      for (; i < end; i++) {
+        const c = buf[i]!;
+        if (c > 0x7f) break;
+        s += String.fromCharCode(c);
+      }
+      if (i === end) {
+        this.pos = end;
+        return s;
+      }
+    }
     let ascii = true;
     for (let i = this.pos; i < this.pos + n; i++) {
       if (this.buf[i]! > 0x7f) {
