@@ -78,6 +78,11 @@ export interface WebSocketTransportOptions {
   /** Time a dial has to complete the WebSocket handshake, in ms. Default 5000. */
   readonly connectTimeoutMs?: number;
   /**
+   * Every this many ms, each open outbound link is pinged; a link whose previous ping got no
+   * pong is closed and redialed (detects half-open TCP connections). 0 disables. Default 10000.
+   */
+  readonly keepAliveMs?: number;
+  /**
    * Called with an error thrown by `handler.onMessage` (a contract violation). The error is
    * caught and counted in `handlerErrors` either way, so it never crashes the process.
    */
@@ -140,6 +145,7 @@ const DEFAULTS = {
   sendHighWaterBytes: 8 * 1024 * 1024,
   helloTimeoutMs: 5_000,
   connectTimeoutMs: 5_000,
+  keepAliveMs: 10_000,
 };
 
 /** Seal a batch into a frame once its body reaches this many bytes (bounds latency and memory). */
@@ -192,6 +198,8 @@ class PeerLink {
   /** Bytes handed to the socket whose write callback has not fired. */
   inflightBytes = 0;
   dirty = false;
+  /** A keep-alive ping is outstanding. */
+  awaitingPong = false;
 
   constructor(
     readonly id: NodeId,
@@ -249,6 +257,8 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
   private readonly highWater: number;
   private readonly helloTimeoutMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly keepAliveMs: number;
+  private keepAliveTimer: NodeJS.Timeout | null = null;
   private readonly onError: ((err: unknown) => void) | undefined;
 
   private handler: TransportHandler<M> | null = null;
@@ -309,6 +319,7 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     this.highWater = positiveInt('sendHighWaterBytes', options.sendHighWaterBytes, DEFAULTS.sendHighWaterBytes);
     this.helloTimeoutMs = positiveInt('helloTimeoutMs', options.helloTimeoutMs, DEFAULTS.helloTimeoutMs);
     this.connectTimeoutMs = positiveInt('connectTimeoutMs', options.connectTimeoutMs, DEFAULTS.connectTimeoutMs);
+    this.keepAliveMs = positiveInt('keepAliveMs', options.keepAliveMs, DEFAULTS.keepAliveMs, 0);
     this.onError = options.onError;
     for (const [id, address] of Object.entries(options.peers ?? {})) {
       const url = normalizePeerUrl(address);
@@ -354,8 +365,9 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
         // Later server errors (rare: the listening socket failing) must not crash the process.
         server.on('error', (err) => this.reportError(err));
         this.boundPort = (server.address() as AddressInfo).port;
-        if (this.closed) {
-          server.close();
+        if (this.keepAliveMs > 0) {
+          this.keepAliveTimer = setInterval(() => this.keepAlive(), this.keepAliveMs);
+          this.keepAliveTimer.unref();
         }
         resolve();
       });
@@ -384,6 +396,8 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     this.closed = true;
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = null;
+    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    this.keepAliveTimer = null;
     this.flushScheduled = false;
     this.nDropped += this.selfQueue.length;
     this.selfQueue.length = 0;
@@ -679,6 +693,9 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
       // The listener never sends data on our outbound connection; ignore anything it does.
       this.nMalformed++;
     });
+    ws.on('pong', () => {
+      link.awaitingPong = false;
+    });
     ws.on('error', () => {
       // Followed by 'close'; the failure is handled there.
     });
@@ -689,8 +706,25 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     });
   }
 
+  private keepAlive(): void {
+    for (const link of this.links.values()) {
+      const ws = link.ws;
+      if (link.state !== 'open' || ws === null) continue;
+      if (link.awaitingPong) {
+        // No pong for a whole period: the connection is dead or hopelessly stuck.
+        link.lastCloseCode = null;
+        this.dropConnection(link);
+        this.onLinkDown(link, null);
+        continue;
+      }
+      link.awaitingPong = true;
+      ws.ping();
+    }
+  }
+
   private onLinkDown(link: PeerLink, code: number | null): void {
     link.ws = null;
+    link.awaitingPong = false;
     link.inflightBytes = 0;
     if (this.closed || this.links.get(link.id) !== link) {
       link.state = 'idle';
@@ -744,7 +778,9 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     }, this.helloTimeoutMs);
     ws.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
     ws.on('error', (err: Error & { code?: string }) => {
+      // `ws` reports invalid WebSocket framing (then closes the connection); socket errors just close.
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.nOversizedFrames++;
+      else if (err.code?.startsWith('WS_ERR_')) this.nMalformed++;
     });
     ws.on('close', () => {
       if (conn.helloTimer) clearTimeout(conn.helloTimer);
