@@ -1,0 +1,34 @@
+/** Types shared by the cell runners and the orchestrator. */
+import type { ClosedLoopResult } from './load.js';
+
+/** How to run one cell. */
+export interface CellRunOptions {
+  /** Warm-up in ms (load runs, nothing counted). */
+  readonly warmupMs: number;
+  /** Measurement window in ms. */
+  readonly durationMs: number;
+  /** ReplicatedLog tick in ms (default: the runtime's, 100). */
+  readonly tickMs?: number;
+  /** Options passed to `raft()` / `paxos()`. */
+  readonly protocolOptions?: Record<string, unknown>;
+  /** Parent of the temporary SQLite directories (default: the OS temp dir). */
+  readonly tmpDir?: string;
+  /** Write a V8 CPU profile of each process into this directory (`node --cpu-prof`). */
+  readonly cpuProfDir?: string;
+}
+
+/** What one cell measured. */
+export interface CellMeasurement extends ClosedLoopResult {
+  /** CPU time of the cell's processes during the window, as % of one core (200 = two cores busy). */
+  readonly cpuPct: number;
+  /** Peak RSS in MiB: of the one process (memory transport), or summed over replica processes (ws). */
+  readonly peakRssMb: number;
+  /** OS processes the cell ran in. */
+  readonly processes: number;
+  /** Leader id at the end. */
+  readonly leader: string;
+  /** Leader's commit index at the end. */
+  readonly commitIndex: number;
+  /** CPU profile files written, if profiling. */
+  readonly profiles?: readonly string[];
+}

@@ -1,0 +1,79 @@
+/**
+ * A cell with every replica in this process, on `@synod/transport-memory` (real timers, zero
+ * delay, messages passed by reference) and memory or SQLite storage. The closed-loop clients
+ * run in the same process and propose through the leader.
+ */
+import { type ConsensusProtocol, type NodeId, realScheduler, ReplicatedLog } from '@synod/log';
+import { MemoryNetwork } from '@synod/transport-memory';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { firstCommit, cpuMicros, errorCode, peakRssMb, waitForLeader } from './cluster.js';
+import { CounterStateMachine, createStorage, loadProtocol, makePayload } from './components.js';
+import { runClosedLoop } from './load.js';
+import type { CellSpec } from './matrix.js';
+import type { CellMeasurement, CellRunOptions } from './cell-types.js';
+
+/** Runs one in-process cell and measures it. Throws UnavailableError if the protocol is missing. */
+export async function runMemoryCell(spec: CellSpec, opts: CellRunOptions, protocolOverride?: ConsensusProtocol<any>): Promise<CellMeasurement> {
+  if (spec.transport !== 'memory') throw new Error(`runMemoryCell needs transport memory, got ${spec.transport}`);
+  const protocol = protocolOverride ?? (await loadProtocol(spec.protocol, opts.protocolOptions ?? {}));
+  const dir = spec.storage === 'sqlite' ? mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'synod-bench-')) : '';
+  const net = new MemoryNetwork({ scheduler: realScheduler });
+  const ids: NodeId[] = Array.from({ length: spec.nodes }, (_, i) => `n${i + 1}`);
+  const logs = ids.map(
+    (id, i) =>
+      new ReplicatedLog<number, 'count' | 'bytes', number>({
+        id,
+        protocol,
+        storage: createStorage(spec.storage, dir, id),
+        transport: net.connect(id),
+        stateMachine: new CounterStateMachine(),
+        bootstrap: ids,
+        ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
+        seed: 1000 + i,
+      }),
+  );
+  try {
+    await Promise.all(logs.map((l) => l.start()));
+    const payload = makePayload(spec.payloadBytes);
+    let leader = await firstCommit(logs, payload);
+    let cpuStart = 0;
+    let wallStart = 0;
+    let cpuEnd = 0;
+    let wallEnd = 0;
+    const load = await runClosedLoop({
+      clients: spec.clients,
+      warmupMs: opts.warmupMs,
+      durationMs: opts.durationMs,
+      op: async () => {
+        try {
+          return await leader.propose(payload);
+        } catch (err) {
+          if (errorCode(err) === 'NOT_LEADER') leader = await waitForLeader(logs, 10_000);
+          throw err;
+        }
+      },
+      onMeasureStart: () => {
+        cpuStart = cpuMicros();
+        wallStart = performance.now();
+      },
+      onMeasureEnd: () => {
+        cpuEnd = cpuMicros();
+        wallEnd = performance.now();
+      },
+    });
+    const st = leader.status();
+    return {
+      ...load,
+      cpuPct: Math.round(((cpuEnd - cpuStart) / ((wallEnd - wallStart) * 1000)) * 1000) / 10,
+      peakRssMb: peakRssMb(),
+      processes: 1,
+      leader: st.id,
+      commitIndex: st.commitIndex,
+    };
+  } finally {
+    await Promise.allSettled(logs.map((l) => l.stop()));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}

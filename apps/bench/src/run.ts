@@ -1,0 +1,302 @@
+/**
+ * The orchestrator: measures the baselines, every selected cell (each in fresh processes),
+ * the peers and failover, then assembles, validates and writes the report.
+ */
+import { fork } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type BaselineResult, measureBaselines } from './baselines.js';
+import type { CellMeasurement, CellRunOptions } from './cell-types.js';
+import { renderThroughputSvg } from './chart.js';
+import { protocolAvailable } from './components.js';
+import { measureFailoverOnce, median } from './failover.js';
+import { checkGoals } from './goals.js';
+import type { CellRequest } from './ipc.js';
+import { cellKey, type CellFilter, type CellSpec, type Protocol, selectCells } from './matrix.js';
+import { describeMachine } from './machine.js';
+import type { PeerRequest } from './peer-child.js';
+import type { PeerMeasurement } from './peers/liferaft.js';
+import { describeLimit, summarizeProfileFile, type ProfileSummary } from './profile.js';
+import { limitFor, ratioToLimit } from './ratio.js';
+import { renderMarkdown } from './report.js';
+import { type BenchReport, parseBenchReport } from './schema.js';
+import { runWsCell } from './ws-cell.js';
+
+/** Everything a run needs. */
+export interface RunOptions {
+  /** Run the whole matrix instead of the quick profile. */
+  readonly full: boolean;
+  readonly filter: CellFilter;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Measurement time of each baseline, ms. */
+  readonly baselineMs: number;
+  readonly tickMs?: number;
+  readonly baselines: boolean;
+  readonly peers: boolean;
+  /** Client counts of the peer runs. */
+  readonly peerClients: readonly number[];
+  readonly failover: boolean;
+  readonly failoverRuns: number;
+  /** Write CPU profiles of every cell's processes and summarize them in the report. */
+  readonly profile: boolean;
+  /** Where latest.json, report.md and throughput.svg go. */
+  readonly outDir: string;
+  /** The command line that reproduces the run (for the report). */
+  readonly command: string;
+  /** dist/child.js. */
+  readonly childEntry: string;
+  readonly tmpDir?: string;
+  /** Progress callbacks. */
+  readonly onPlan?: (steps: number) => void;
+  readonly onStep?: (label: string) => void;
+  readonly onLog?: (line: string) => void;
+}
+
+/** What {@link runBench} produced. */
+export interface RunOutput {
+  readonly report: BenchReport;
+  readonly files: { readonly json: string; readonly markdown: string; readonly svg: string };
+}
+
+function forkChild<T>(childEntry: string, role: string, request: CellRequest | PeerRequest, execArgv: string[], timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const child = fork(childEntry, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', execArgv });
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      child.kill('SIGKILL');
+      reject(new Error(`${role} child did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('message', (m: { t: string; result?: T; name?: string; message?: string }) => {
+      if (settled) return;
+      if (m.t === 'result') {
+        settled = true;
+        clearTimeout(timer);
+        // Let it exit by itself (that writes its CPU profile), then resolve.
+        child.once('exit', () => resolve(m.result as T));
+        setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 10_000).unref();
+      } else if (m.t === 'error') {
+        settled = true;
+        clearTimeout(timer);
+        const e = new Error(m.message);
+        e.name = m.name ?? 'Error';
+        child.once('exit', () => reject(e));
+      }
+    });
+    child.once('exit', (code, signal) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new Error(`${role} child exited (${signal ?? code}) without an answer`));
+    });
+    child.send(request);
+  });
+}
+
+/** Runs one in-process cell in a fresh child process. */
+export async function runCellInChild(spec: CellSpec, opts: CellRunOptions, childEntry: string): Promise<CellMeasurement> {
+  const execArgv: string[] = [];
+  let profile: string | null = null;
+  if (opts.cpuProfDir) {
+    const name = `${cellKey(spec).replace(/\//g, '_')}.cpuprofile`;
+    profile = join(opts.cpuProfDir, name);
+    execArgv.push('--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir, '--cpu-prof-name', name);
+  }
+  const req: CellRequest = {
+    t: 'run-cell',
+    spec,
+    warmupMs: opts.warmupMs,
+    durationMs: opts.durationMs,
+    ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
+    ...(opts.protocolOptions ? { protocolOptions: opts.protocolOptions } : {}),
+    ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
+  };
+  const m = await forkChild<CellMeasurement>(childEntry, 'cell', req, execArgv, opts.warmupMs + opts.durationMs + 120_000);
+  return profile ? { ...m, profiles: [profile] } : m;
+}
+
+const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
+
+/** Runs the benchmark and writes its outputs. */
+export async function runBench(o: RunOptions): Promise<RunOutput> {
+  const started = new Date();
+  const machine = describeMachine();
+  const log = o.onLog ?? (() => {});
+  const cells = selectCells(o.full, o.filter);
+  const skipped: { what: string; reason: string }[] = [];
+
+  // Which protocols can run at all.
+  const protocols = [...new Set(cells.map((c) => c.protocol))];
+  const failoverProtocols: Protocol[] = o.failover ? (o.filter.protocols ?? ['raft', 'paxos']).slice() : [];
+  const unavailable = new Map<Protocol, string>();
+  for (const p of new Set<Protocol>([...protocols, ...failoverProtocols])) {
+    const why = await protocolAvailable(p);
+    if (why) unavailable.set(p, why);
+  }
+  const runnable = cells.filter((c) => {
+    const why = unavailable.get(c.protocol);
+    if (why) skipped.push({ what: cellKey(c), reason: why });
+    return !why;
+  });
+  const fProtocols = failoverProtocols.filter((p) => {
+    const why = unavailable.get(p);
+    if (why) skipped.push({ what: `failover ${p}`, reason: why });
+    return !why;
+  });
+  const payloads = [...new Set((runnable.length ? runnable : cells).map((c) => c.payloadBytes))].sort((a, b) => a - b);
+  if (payloads.length === 0) payloads.push(16);
+  const baselineSteps = o.baselines ? payloads.length * 2 + 3 : 0;
+  const peerSteps = o.peers ? o.peerClients.length : 0;
+  o.onPlan?.(baselineSteps + runnable.length + peerSteps + fProtocols.length * o.failoverRuns);
+
+  // 1. Baselines.
+  let baselines: BaselineResult[] = [];
+  if (o.baselines) {
+    baselines = await measureBaselines({ payloads, durationMs: o.baselineMs, childEntry: o.childEntry, ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}), onStep: (n) => o.onStep?.(`baseline ${n}`) });
+  }
+
+  // 2. Cells.
+  const profDir = o.profile ? join(o.outDir, 'profiles') : undefined;
+  if (profDir) {
+    rmSync(profDir, { recursive: true, force: true });
+    mkdirSync(profDir, { recursive: true });
+    // Profiles are large and machine-specific: keep them out of git.
+    writeFileSync(join(profDir, '.gitignore'), '*\n');
+  }
+  const results: BenchReport['results'] = [];
+  for (const spec of runnable) {
+    o.onStep?.(cellKey(spec));
+    const opts: CellRunOptions = {
+      warmupMs: o.warmupMs,
+      durationMs: o.durationMs,
+      ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
+      ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}),
+      ...(profDir ? { cpuProfDir: profDir } : {}),
+    };
+    try {
+      const m = spec.transport === 'memory' ? await runCellInChild(spec, opts, o.childEntry) : await runWsCell(spec, opts, o.childEntry);
+      const limit = limitFor(spec, baselines);
+      let profile: ProfileSummary[] | undefined;
+      let limitedBy: string | undefined;
+      if (m.profiles) {
+        profile = m.profiles.filter((f) => existsSync(f)).map((f) => summarizeProfileFile(f));
+        if (profile.length > 0) limitedBy = profile.map((p, i) => (profile!.length > 1 ? `process ${i + 1}: ` : '') + describeLimit(p)).join('; ');
+      }
+      results.push({
+        ...spec,
+        opsPerSec: round(m.opsPerSec, 1),
+        p50Ms: round(m.latency.p50Ms),
+        p99Ms: round(m.latency.p99Ms),
+        p999Ms: round(m.latency.p999Ms),
+        ratioToLimit: ratioToLimit(m.opsPerSec, limit),
+        limit: limit?.name ?? null,
+        limitOpsPerSec: limit ? round(limit.opsPerSec, 1) : null,
+        maxMs: round(m.latency.maxMs),
+        ops: m.ops,
+        errors: m.errors,
+        ...(Object.keys(m.errorKinds).length ? { errorKinds: m.errorKinds } : {}),
+        cpuPct: m.cpuPct,
+        peakRssMb: m.peakRssMb,
+        processes: m.processes,
+        durationMs: m.windowMs,
+        ...(profile ? { profile: profile.map((p) => ({ file: p.file, totalMs: p.totalMs, owners: p.owners.slice(0, 10), top: p.top })) } : {}),
+        ...(limitedBy ? { limitedBy } : {}),
+      });
+      log(`${cellKey(spec)}: ${Math.round(m.opsPerSec).toLocaleString('en-US')} ops/s, p99 ${m.latency.p99Ms.toFixed(2)} ms`);
+    } catch (err) {
+      skipped.push({ what: cellKey(spec), reason: `failed: ${(err as Error).message}` });
+      log(`${cellKey(spec)}: FAILED ${(err as Error).message}`);
+    }
+  }
+
+  // 3. Peers.
+  const peers: BenchReport['peers'] = [];
+  if (o.peers) {
+    for (const clients of o.peerClients) {
+      o.onStep?.(`peer @markwylde/liferaft ${clients} client(s)`);
+      try {
+        const req: PeerRequest = { t: 'run-peer', peer: 'liferaft', options: { nodes: 3, clients, payloadBytes: 16, warmupMs: o.warmupMs, durationMs: o.durationMs, ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}) } };
+        const m = await forkChild<PeerMeasurement>(o.childEntry, 'peer', req, [], o.warmupMs + o.durationMs + 60_000);
+        peers.push({
+          name: m.name,
+          version: m.version,
+          nodes: m.nodes,
+          clients: m.clients,
+          payloadBytes: m.payloadBytes,
+          opsPerSec: round(m.opsPerSec, 1),
+          p50Ms: round(m.latency.p50Ms),
+          p99Ms: round(m.latency.p99Ms),
+          errors: m.errors,
+          setup: m.setup,
+        });
+        log(`peer liferaft ${clients} client(s): ${Math.round(m.opsPerSec)} ops/s`);
+      } catch (err) {
+        skipped.push({ what: `peer @markwylde/liferaft ${clients} clients`, reason: `failed: ${(err as Error).message}` });
+      }
+    }
+  }
+
+  // 4. Failover.
+  const failover: BenchReport['failover'] = [];
+  for (const protocol of fProtocols) {
+    const runs: number[] = [];
+    const failures: string[] = [];
+    for (let i = 0; i < o.failoverRuns; i++) {
+      o.onStep?.(`failover ${protocol} run ${i + 1}/${o.failoverRuns}`);
+      try {
+        runs.push(round(await measureFailoverOnce({ protocol, nodes: 3, childEntry: o.childEntry, ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}), ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}) }), 1));
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+    if (runs.length > 0) {
+      failover.push({ protocol, ms: round(median(runs), 1), runsMs: runs, setup: '3 replica processes, ws + sqlite, SIGKILL of the leader, writes retried every 10 ms on the survivors', ...(failures.length ? { failures } : {}) });
+      log(`failover ${protocol}: median ${median(runs).toFixed(0)} ms over ${runs.length} runs`);
+    } else {
+      skipped.push({ what: `failover ${protocol}`, reason: failures[0] ?? 'no run' });
+    }
+  }
+
+  const report = parseBenchReport({
+    machine: {
+      ...machine,
+      date: started.toISOString(),
+      profile: o.full ? 'full' : Object.keys(o.filter).length ? 'custom' : 'quick',
+      command: o.command,
+      settings: {
+        warmupMs: o.warmupMs,
+        durationMs: o.durationMs,
+        baselineMs: o.baselineMs,
+        tickMs: o.tickMs ?? 'runtime default (100)',
+        stateMachine: 'counter (returns the index)',
+      },
+      elapsedSec: Math.round((Date.now() - started.getTime()) / 1000),
+    },
+    baselines,
+    results,
+    peers,
+    failover,
+    skipped,
+    unavailablePeers: UNAVAILABLE_PEERS,
+  });
+  const goals = checkGoals(report);
+  const full = { ...report, goals } as BenchReport;
+  mkdirSync(o.outDir, { recursive: true });
+  const files = { json: join(o.outDir, 'latest.json'), markdown: join(o.outDir, 'report.md'), svg: join(o.outDir, 'throughput.svg') };
+  writeFileSync(files.json, `${JSON.stringify(full, null, 2)}\n`);
+  writeFileSync(files.svg, await renderThroughputSvg(report.results));
+  writeFileSync(files.markdown, `${renderMarkdown(full, { chartPath: 'throughput.svg' })}\n`);
+  if (profDir && readdirSync(profDir).every((f) => f === '.gitignore')) rmSync(profDir, { recursive: true, force: true });
+  return { report: full, files };
+}
+
+/**
+ * JavaScript consensus libraries on npm that were tried and cannot be measured here, with the
+ * reason (checked when this bench was written; see the README).
+ */
+export const UNAVAILABLE_PEERS: readonly { name: string; reason: string }[] = [
+  { name: 'skiff', reason: 'depends on leveldown 1.x, which has no prebuilt binary and does not compile on Node 20' },
+  { name: 'liferaft', reason: 'the original of @markwylde/liferaft (same code lineage), on leveldown 3 which does not build on Node 20; the maintained fork is measured instead' },
+];

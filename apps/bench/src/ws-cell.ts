@@ -1,0 +1,65 @@
+/**
+ * A ws cell: one OS process per replica over `@synod/transport-ws` on loopback. The leader's
+ * process runs the closed-loop clients; CPU is summed over every replica process during the
+ * leader's measurement window, and peak RSS is summed over the processes.
+ */
+import { join } from 'node:path';
+import type { CellMeasurement, CellRunOptions } from './cell-types.js';
+import type { ReplicaStats } from './ipc.js';
+import type { ClosedLoopResult } from './load.js';
+import { cellKey, type CellSpec } from './matrix.js';
+import { WsCluster } from './ws-cluster.js';
+
+/** Runs one ws cell with replica processes forked from `childEntry`. */
+export async function runWsCell(spec: CellSpec, opts: CellRunOptions, childEntry: string): Promise<CellMeasurement> {
+  const profiles: string[] = [];
+  const cluster = await WsCluster.start({
+    protocol: spec.protocol,
+    storage: spec.storage,
+    nodes: spec.nodes,
+    payloadBytes: spec.payloadBytes,
+    childEntry,
+    ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
+    ...(opts.protocolOptions ? { protocolOptions: opts.protocolOptions } : {}),
+    ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
+    execArgv: (_i, id) => {
+      if (!opts.cpuProfDir) return [];
+      const name = `${cellKey(spec).replace(/\//g, '_')}_${id}.cpuprofile`;
+      profiles.push(join(opts.cpuProfDir, name));
+      return ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir, '--cpu-prof-name', name];
+    },
+  });
+  try {
+    const leader = await cluster.leaderThatCommits();
+    const sample = () => Promise.all(cluster.replicas.map((r) => r.request<ReplicaStats>({ t: 'stats' }).catch(() => null)));
+    let startP: Promise<(ReplicaStats | null)[]> | null = null;
+    let endP: Promise<(ReplicaStats | null)[]> | null = null;
+    leader.onWindow = (phase) => {
+      if (phase === 'start') startP = sample();
+      else endP = sample();
+    };
+    const load = await leader.request<ClosedLoopResult>({ t: 'load', clients: spec.clients, warmupMs: opts.warmupMs, durationMs: opts.durationMs });
+    leader.onWindow = null;
+    const s0 = (await (startP ?? sample())) as (ReplicaStats | null)[];
+    const s1 = (await (endP ?? sample())) as (ReplicaStats | null)[];
+    let cpu = 0;
+    let rss = 0;
+    s0.forEach((a, i) => {
+      const b = s1[i];
+      if (a && b) cpu += (b.cpuMicros - a.cpuMicros) / ((b.at - a.at) * 1000);
+      if (b) rss += b.peakRssMb;
+    });
+    const st = await leader.request<{ id: string; commitIndex: number }>({ t: 'status' });
+    return {
+      ...load,
+      cpuPct: Math.round(cpu * 1000) / 10,
+      peakRssMb: Math.round(rss * 10) / 10,
+      processes: cluster.replicas.length,
+      leader: st.id,
+      commitIndex: st.commitIndex,
+      ...(opts.cpuProfDir ? { profiles } : {}),
+    };
+  } finally {
+    await cluster.close();
+  }
+}
