@@ -6,8 +6,9 @@ import { ReplicatedLog, type ConsensusProtocol, type NodeId } from '@synod/log';
 import { raft } from '@synod/raft';
 import { SqliteStorage } from '@synod/storage-sqlite';
 import { WebSocketTransport } from '@synod/transport-ws';
-import type { KvOperation, ProposeResult, ReplicaConfig } from './ipc.js';
-import { encodeKvOperation, StandinKv } from './kv-standin.js';
+import type { KvOperation, ReplicaConfig } from './ipc.js';
+import type { KvQuery, KvQueryResult } from '@synod/kv';
+import { encodeKvOperation, IndexedKv, type IndexedKvResult } from './kv.js';
 
 /** The network side of a replica as the demo drives it. */
 export interface ReplicaNetwork {
@@ -20,7 +21,7 @@ export interface ReplicaNetwork {
 
 /** Everything a replica process runs. */
 export interface ReplicaParts {
-  readonly log: ReplicatedLog<ProposeResult, { key: string }, Uint8Array | null>;
+  readonly log: ReplicatedLog<IndexedKvResult, KvQuery, KvQueryResult>;
   readonly network: ReplicaNetwork;
   keyCount(): number;
   encode(op: KvOperation): Uint8Array;
@@ -60,13 +61,13 @@ export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Erro
     ...(cfg.secret ? { authToken: cfg.secret } : {}),
     reconnect: { initialMs: 50, maxMs: 1000 },
   });
-  const kv = new StandinKv();
-  const log = new ReplicatedLog<ProposeResult, { key: string }, Uint8Array | null>({
+  const sm = new IndexedKv();
+  const log = new ReplicatedLog<IndexedKvResult, KvQuery, KvQueryResult>({
     id: cfg.id,
     protocol,
     storage: SqliteStorage.open(cfg.dbPath),
     transport,
-    stateMachine: kv,
+    stateMachine: sm,
     ...(cfg.bootstrap ? { bootstrap: cfg.bootstrap } : {}),
     tickMs: cfg.tickMs,
     snapshotThreshold: { entries: cfg.snapshotEntries },
@@ -82,5 +83,5 @@ export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Erro
       transport.setPeerAddress(id, address);
     },
   };
-  return { log, network, keyCount: () => kv.size, encode: encodeKvOperation };
+  return { log, network, keyCount: () => sm.kv.size, encode: encodeKvOperation };
 }

@@ -7,6 +7,7 @@
  */
 import { SynodError, type ReplicatedLogStatus } from '@synod/log';
 import { createReplicaParts, type ReplicaParts } from './components.js';
+import { toProposeResult } from './kv.js';
 import type { IpcError, IpcEvent, IpcOperation, IpcRequest, IpcResponse, ReplicaConfig, ReplicaStatus } from './ipc.js';
 
 function toIpcError(err: unknown): IpcError {
@@ -60,13 +61,15 @@ async function handle(parts: ReplicaParts, op: IpcOperation): Promise<unknown> {
     case 'openSession':
       return log.openSession({ timeoutMs: op.timeoutMs });
     case 'propose':
-      return log.propose(parts.encode(op.op), {
-        timeoutMs: op.timeoutMs,
-        ...(op.session ? { session: op.session } : {}),
-      });
+      return toProposeResult(
+        await log.propose(parts.encode(op.op), {
+          timeoutMs: op.timeoutMs,
+          ...(op.session ? { session: op.session } : {}),
+        }),
+      );
     case 'read': {
-      const value = await log.read({ key: op.key }, { consistency: op.consistency, timeoutMs: op.timeoutMs });
-      return { value, appliedIndex: log.status().appliedIndex };
+      const res = await log.read({ type: 'get', key: op.key }, { consistency: op.consistency, timeoutMs: op.timeoutMs });
+      return { value: res.type === 'get' ? res.value : null, appliedIndex: log.status().appliedIndex };
     }
     case 'transfer':
       await log.transferLeadership(op.to, { timeoutMs: op.timeoutMs });

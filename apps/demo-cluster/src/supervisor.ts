@@ -151,7 +151,8 @@ export class Supervisor {
     this.pollTimer = setInterval(() => void this.pollStatuses(), 200);
   }
 
-  private newHandle(m: MemberRecord): ReplicaHandle {
+  /** Creates the handle of one member (a seam for tests). */
+  protected newHandle(m: MemberRecord): ReplicaHandle {
     return new ReplicaHandle(m.id, this.portOf(m), (h, code, signal) => {
       if (!this.stopped) this.log(`synod demo: replica ${h.id} exited unexpectedly (code ${code}, signal ${signal}); see ${this.logFileOf(h.id)}`);
     });
