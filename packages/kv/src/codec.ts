@@ -89,10 +89,6 @@ export type KvResult = KvGetResult | KvPutResult | KvDeleteResult | KvCasResult 
 
 const ERROR_CODES: readonly KvErrorCode[] = ['malformed', 'unknown-op'];
 
-function estimate(key: string, extra: number): number {
-  return 16 + key.length * 3 + extra;
-}
-
 /** Throws InvalidArgumentError unless `key` is a string that survives UTF-8 encoding exactly. */
 export function assertValidKey(key: unknown): asserts key is string {
   if (typeof key !== 'string') throw new InvalidArgumentError(`key must be a string, got ${typeof key}`);
@@ -127,40 +123,166 @@ function readOpt(r: BinaryReader): Uint8Array | null {
   return r.bytes();
 }
 
+/** Number of bytes of `n` as an unsigned LEB128 varint. */
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function putVarint(buf: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
+/** UTF-8 bytes of a key, or `null` if it is pure ASCII (then its bytes are its char codes). */
+function keyBytes(key: string): Uint8Array | null {
+  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0x7f) return utf8Encode(key);
+  return null;
+}
+
 /**
- * Encodes a command for `ReplicatedLog.propose`. Throws {@link InvalidArgumentError} for a
- * non-string key, a key with lone surrogates, a non-`Uint8Array` value or an unknown type.
+ * Encodes a command for `ReplicatedLog.propose` into one exactly sized buffer. Throws
+ * {@link InvalidArgumentError} for a non-string key, a key with lone surrogates, a
+ * non-`Uint8Array` value or an unknown type.
  */
 export function encodeKvCommand(cmd: KvCommand): Uint8Array {
   if (!cmd || typeof cmd !== 'object') throw new InvalidArgumentError('command must be an object');
-  assertValidKey(cmd.key);
-  let w: BinaryWriter;
+  const key = cmd.key;
+  assertValidKey(key);
+  let op: KvOp;
+  let a: Uint8Array | null = null; // put value, or cas expected
+  let b: Uint8Array | null = null; // cas new value
+  let tail = 0;
   switch (cmd.type) {
     case 'get':
-      w = new BinaryWriter(estimate(cmd.key, 0));
-      w.u8(KvOp.Get).string(cmd.key);
-      break;
-    case 'put':
-      assertBytes(cmd.value, 'value');
-      w = new BinaryWriter(estimate(cmd.key, cmd.value.length));
-      w.u8(KvOp.Put).string(cmd.key).bytes(cmd.value);
+      op = KvOp.Get;
       break;
     case 'delete':
-      w = new BinaryWriter(estimate(cmd.key, 0));
-      w.u8(KvOp.Delete).string(cmd.key);
+      op = KvOp.Delete;
+      break;
+    case 'put':
+      op = KvOp.Put;
+      assertBytes(cmd.value, 'value');
+      a = cmd.value;
+      tail = varintSize(a.length) + a.length;
       break;
     case 'cas':
+      op = KvOp.Cas;
       if (cmd.expected !== null) assertBytes(cmd.expected, 'expected');
       if (cmd.value !== null) assertBytes(cmd.value, 'value');
-      w = new BinaryWriter(estimate(cmd.key, (cmd.expected?.length ?? 0) + (cmd.value?.length ?? 0) + 12));
-      w.u8(KvOp.Cas).string(cmd.key);
-      writeOpt(w, cmd.expected);
-      writeOpt(w, cmd.value);
+      a = cmd.expected;
+      b = cmd.value;
+      tail = 2 + (a ? varintSize(a.length) + a.length : 0) + (b ? varintSize(b.length) + b.length : 0);
       break;
     default:
       throw new InvalidArgumentError(`unknown command type ${String((cmd as { type?: unknown }).type)}`);
   }
-  return w.finish();
+  const kb = keyBytes(key);
+  const klen = kb ? kb.length : key.length;
+  const out = new Uint8Array(1 + varintSize(klen) + klen + tail);
+  out[0] = op;
+  let pos = putVarint(out, 1, klen);
+  if (kb) {
+    out.set(kb, pos);
+    pos += klen;
+  } else {
+    for (let i = 0; i < klen; i++) out[pos++] = key.charCodeAt(i);
+  }
+  if (op === KvOp.Put) {
+    pos = putVarint(out, pos, a!.length);
+    out.set(a!, pos);
+  } else if (op === KvOp.Cas) {
+    for (const v of [a, b]) {
+      if (v === null) {
+        out[pos++] = 0;
+      } else {
+        out[pos++] = 1;
+        pos = putVarint(out, pos, v.length);
+        out.set(v, pos);
+        pos += v.length;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A bounds-checked cursor over a command (lighter than BinaryReader: no DataView, short ASCII
+ * keys decoded without TextDecoder). Throws MalformedMessageError.
+ */
+class Cursor {
+  pos = 0;
+  constructor(readonly buf: Uint8Array) {}
+
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new MalformedMessageError(`truncated input at byte ${this.pos}`);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+
+  uvarint(): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (result > Number.MAX_SAFE_INTEGER) throw new MalformedMessageError('varint exceeds 2^53');
+        return result;
+      }
+      mul *= 0x80;
+    }
+    throw new MalformedMessageError('varint too long');
+  }
+
+  bytes(): Uint8Array {
+    const n = this.uvarint();
+    this.need(n);
+    const v = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+
+  optBytes(): Uint8Array | null {
+    const tag = this.u8();
+    if (tag === 0) return null;
+    if (tag !== 1) throw new MalformedMessageError(`invalid optional-bytes tag ${tag}`);
+    return this.bytes();
+  }
+
+  string(): string {
+    const n = this.uvarint();
+    this.need(n);
+    const buf = this.buf;
+    const start = this.pos;
+    const end = start + n;
+    this.pos = end;
+    if (n <= 64) {
+      let s = '';
+      for (let i = start; i < end; i++) {
+        const c = buf[i]!;
+        if (c > 0x7f) return utf8Decode(buf.subarray(start, end));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return utf8Decode(buf.subarray(start, end));
+  }
+
+  end(): void {
+    if (this.pos !== this.buf.length) throw new MalformedMessageError(`${this.buf.length - this.pos} trailing bytes`);
+  }
 }
 
 /**
@@ -170,7 +292,7 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
  * UTF-8 or bad tags.
  */
 export function decodeKvCommand(bytes: Uint8Array): KvCommand {
-  const r = new BinaryReader(bytes);
+  const r = new Cursor(bytes);
   const op = r.u8();
   let cmd: KvCommand;
   switch (op) {
@@ -187,15 +309,15 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
       break;
     case KvOp.Cas: {
       const key = r.string();
-      const expected = readOpt(r);
-      const value = readOpt(r);
+      const expected = r.optBytes();
+      const value = r.optBytes();
       cmd = { type: 'cas', key, expected, value };
       break;
     }
     default:
       throw new MalformedMessageError(`unknown op ${op}`);
   }
-  r.expectEnd();
+  r.end();
   return cmd;
 }
 
