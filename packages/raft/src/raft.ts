@@ -270,8 +270,10 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
         // A stale leader (or we advanced our term while partitioned): tell it our term so it
         // steps down, else we could never rejoin (etcd's rule with check-quorum/pre-vote).
         this.send({ type: RaftMessageType.AppendResponse, from: this.id, to: m.from, term: this.term, success: false, index: 0, conflictIndex: 0, conflictTerm: 0 });
-      } else if (m.type === RaftMessageType.PreVote) {
-        this.send({ type: RaftMessageType.PreVoteResponse, from: this.id, to: m.from, term: this.term, granted: false });
+      } else if (m.type === RaftMessageType.PreVote || m.type === RaftMessageType.Vote) {
+        // Reply with our term (Figure 2: "currentTerm, for candidate to update itself").
+        const type = m.type === RaftMessageType.PreVote ? RaftMessageType.PreVoteResponse : RaftMessageType.VoteResponse;
+        this.send({ type, from: this.id, to: m.from, term: this.term, granted: false });
       } else {
         this.dropped++;
       }
@@ -1044,6 +1046,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       this.readsAwaitingCommit = [];
       for (const r of waiting) this.leaderRead(r, ReadMode.Linearizable);
     }
+    if (log.configIndex > old) this.refreshProgress(); // a configuration entry just committed
     const c = log.config;
     if (log.configIndex <= log.commit) {
       if (isJoint(c)) {
@@ -1121,8 +1124,20 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       if (this.role !== 'follower' && !this.promotable()) this.becomeFollower(this.term, this.leader);
       return;
     }
+    this.refreshProgress();
+    this.maybeCommit(); // a smaller or different quorum may already hold more
+  }
+
+  /**
+   * Leader: keeps a progress record for every member of the newest configuration, and also
+   * of the committed one until the newest commits, so a server being removed still receives
+   * (and learns of) its removal instead of campaigning from a stale configuration.
+   */
+  private refreshProgress(): void {
+    const log = this.log;
     const c = log.config;
     const members = new Set(allMembers(c));
+    if (log.configIndex > log.commit) for (const id of allMembers(log.configAt(log.commit))) members.add(id);
     for (const id of [...this.progress.keys()]) {
       if (!members.has(id)) {
         this.progress.delete(id);
@@ -1141,7 +1156,6 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       }
       pr.isLearner = c.learners.includes(id);
     }
-    this.maybeCommit();
   }
 
   // =================================================================== proposals and reads

@@ -9,6 +9,7 @@ import {
   BinaryWriter,
   type Configuration,
   createRandom,
+  encodeConfiguration,
   type Entry,
   EntryType,
   MemoryStorage,
@@ -23,6 +24,7 @@ import { type RaftMessage, RaftMessageType } from '../messages.js';
 import type { RaftOptions } from '../options.js';
 import { RaftCore } from '../raft.js';
 import type { RaftLog } from '../raft-log.js';
+import type { Progress } from '../progress.js';
 import { raft } from '../index.js';
 
 const enc = { encode: utf8Encode };
@@ -31,6 +33,11 @@ const dec = { decode: utf8Decode };
 /** Encodes a test command. */
 export function cmd(s: string): Uint8Array {
   return enc.encode(s);
+}
+
+/** The leader's progress record of `peer`, for white-box assertions in tests. */
+export function progressOf(core: RaftCore, peer: string): Progress | undefined {
+  return (core as unknown as { progress: Map<string, Progress> }).progress.get(peer);
 }
 
 /** The log of a core, for white-box assertions in tests. */
@@ -42,7 +49,7 @@ export function logOf(core: RaftCore): RaftLog {
 export interface TestNode {
   readonly id: string;
   core: RaftCore;
-  readonly storage: MemoryStorage;
+  storage: MemoryStorage;
   alive: boolean;
   /** The state machine: applied Normal commands as strings, by index. */
   applied: { index: number; term: number; data: string }[];
@@ -122,6 +129,31 @@ export class TestNetwork {
       ...(bootstrap ? { bootstrap } : {}),
       random: createRandom(this.seed * 1000 + this.seedCounter++),
     }) as RaftCore;
+  }
+
+  /**
+   * Replaces a node's persisted state by a log with the given entry terms (index 1 is the
+   * bootstrap configuration and must have term 1; the rest are Normal entries named
+   * `"<index>@<term>"`), current term `term` and commit `commit`, then restarts it.
+   */
+  setLog(id: string, terms: readonly number[], term = terms[terms.length - 1] ?? 1, commit = 1): void {
+    const node = this.node(id);
+    if (terms[0] !== 1) throw new Error('index 1 must be the bootstrap configuration (term 1)');
+    const storage = new MemoryStorage();
+    const entries: Entry[] = terms.map((t, i) =>
+      i === 0
+        ? { index: 1, term: 1, type: EntryType.Config, data: encodeConfiguration({ voters: [...this.bootstrap.voters].sort(), learners: [] }) }
+        : { index: i + 1, term: t, type: EntryType.Normal, data: cmd(`${i + 1}@${t}`) },
+    );
+    storage.persist({ entries, hardState: { term, vote: null, commit } });
+    (node as { storage: MemoryStorage }).storage = storage;
+    node.core = this.build(node, this.bootstrap);
+    node.alive = true;
+  }
+
+  /** Terms of a node's in-memory log entries, from its first held index. */
+  terms(id: string): number[] {
+    return logOf(this.core(id)).entries.map((e) => e.term);
   }
 
   node(id: string): TestNode {
@@ -371,6 +403,11 @@ export class TestNetwork {
   elect(max = 500): string {
     this.tickUntil(() => this.leader() !== null, max);
     return this.leader()!;
+  }
+
+  /** Status of a node's core. */
+  status(id: string) {
+    return this.core(id).status();
   }
 
   /** Makes `id` campaign now (as if its election timeout fired), then stabilizes. */

@@ -1,0 +1,146 @@
+/** Safety (Raft §5.4): the commit rule of Figure 8, Leader Completeness, durability. */
+import type { HardState } from '@synod/log';
+import { describe, expect, it } from 'vitest';
+import { type AppendRequest, type RaftMessage, RaftMessageType } from './messages.js';
+import { cmd, TestNetwork } from './test/network.js';
+
+const ids = ['s1', 's2', 's3', 's4', 's5'];
+const isAppend = (m: RaftMessage): m is AppendRequest => m.type === RaftMessageType.Append;
+
+describe('§5.4 safety', () => {
+  it('Figure 8: an old-term entry stored on a majority is not committed by counting replicas', () => {
+    // One entry per AppendEntries so that index 2 and index 3 can be delivered separately.
+    const net = new TestNetwork(ids, { options: { preVote: false, checkQuorum: false, maxSizePerMsg: 1 } });
+    net.setLog('s1', [1, 2], 3);
+    net.setLog('s2', [1, 2], 3);
+    net.setLog('s3', [1], 3);
+    net.setLog('s4', [1], 3);
+    net.setLog('s5', [1, 3], 3);
+    // (c) s1 leads term 4; its no-op (index 3) never leaves, but index 2 reaches s3.
+    // (s3 may see the first probe carrying index 3: it cannot accept it, lacking index 2.)
+    net.addRule((m) => isAppend(m) && m.entries.some((e) => e.index === 3) && !(m.to === 's3' && net.terms('s3').length < 2));
+    net.campaign('s1');
+    expect(net.status('s1')).toMatchObject({ role: 'leader', term: 4 });
+    net.tick(2, ['s1']);
+    expect(net.terms('s3')).toEqual([1, 2]);
+    // Index 2 (term 2) is on s1, s2, s3: a majority, but not of the current term.
+    expect(net.status('s1').commitIndex).toBe(1);
+    // (d) s1 crashes; s5 (last term 3) wins with s2, s3, s4 and overwrites index 2.
+    net.crash('s1');
+    net.heal();
+    net.campaign('s5');
+    expect(net.status('s5')).toMatchObject({ role: 'leader', term: 5 });
+    net.tick(2, ['s2', 's3', 's4', 's5']);
+    for (const id of ['s2', 's3', 's4', 's5']) expect(net.terms(id).slice(0, 2)).toEqual([1, 3]);
+    for (const id of ids) expect(net.appliedData(id)).not.toContain('2@2');
+  });
+
+  it('Figure 8 (e): once a current-term entry is on a majority, the older entries below it commit', () => {
+    const net = new TestNetwork(ids, { options: { preVote: false } });
+    net.setLog('s1', [1, 2], 3);
+    net.setLog('s2', [1, 2], 3);
+    net.setLog('s3', [1], 3);
+    net.setLog('s4', [1], 3);
+    net.setLog('s5', [1, 3], 3);
+    net.isolate('s5');
+    net.isolate('s4');
+    net.campaign('s1');
+    net.tick(2, ['s1', 's2', 's3']);
+    expect(net.status('s1').commitIndex).toBe(3); // the no-op of term 4 commits index 2 with it
+    expect(net.appliedData('s1')).toEqual(['2@2']);
+    // s5 can no longer win: a majority holds a log more up to date than its own.
+    net.crash('s1');
+    net.heal();
+    net.tick(40, ['s2', 's3', 's4', 's5']);
+    const l = net.leader()!;
+    expect(l).not.toBe('s5');
+    for (const id of ['s2', 's3', 's4', 's5']) expect(net.appliedData(id)).toEqual(['2@2']);
+  });
+
+  it('older entries commit through the new leader no-op, not by themselves', () => {
+    const net = new TestNetwork(['a', 'b', 'c'], { options: { preVote: false } });
+    net.setLog('a', [1, 2, 2, 2], 2);
+    net.setLog('b', [1, 2, 2, 2], 2);
+    net.setLog('c', [1], 2);
+    net.campaign('a');
+    expect(net.status('a').role).toBe('leader');
+    net.stabilize();
+    const log = net.terms('a');
+    expect(log).toEqual([1, 2, 2, 2, 3]);
+    expect(net.status('a').commitIndex).toBe(5);
+    for (const id of ['a', 'b', 'c']) expect(net.appliedData(id)).toEqual(['2@2', '3@2', '4@2']);
+  });
+
+  it('a new leader lacking the highest-term uncommitted entries overwrites them on followers', () => {
+    const net = new TestNetwork(['a', 'b', 'c'], { options: { preVote: false } });
+    net.setLog('a', [1, 2], 3);
+    net.setLog('b', [1, 2], 3);
+    net.setLog('c', [1, 2, 3, 3, 3], 3);
+    net.isolate('c');
+    net.campaign('a');
+    net.core('a').propose(cmd('new'));
+    net.stabilize();
+    net.heal();
+    net.tick(2);
+    expect(net.terms('c')).toEqual(net.terms('a'));
+    expect(net.terms('c')).toEqual([1, 2, 4, 4]);
+    expect(net.appliedData('c')).toEqual(['2@2', 'new']);
+  });
+
+  it('term and vote are durable before any message of that term leaves (over many elections)', () => {
+    const net = new TestNetwork(ids, { seed: 11 });
+    const violations: string[] = [];
+    const durable = new Map<string, HardState>();
+    for (const id of ids) {
+      const node = net.node(id);
+      node.onPersist = (b, msgs) => {
+        if (b.hardState) durable.set(id, b.hardState);
+        check(id, msgs);
+      };
+    }
+    // Messages of a Ready that persisted nothing must depend only on earlier durable state.
+    const check = (id: string, msgs: readonly RaftMessage[]) => {
+      const hs = durable.get(id) ?? net.node(id).storage.load().hardState;
+      for (const m of msgs) {
+        if (m.type === RaftMessageType.Propose || m.type === RaftMessageType.ReadIndex || m.type === RaftMessageType.ReadIndexResponse) continue;
+        if (m.type === RaftMessageType.PreVote || (m.type === RaftMessageType.PreVoteResponse && m.granted)) {
+          if (m.term > hs.term + 1) violations.push(`${id}: ${m.type} term ${m.term} > durable ${hs.term}+1`);
+          continue;
+        }
+        if (m.type === RaftMessageType.VoteResponse && m.granted) {
+          if (hs.term !== m.term || hs.vote !== m.to) violations.push(`${id}: vote for ${m.to} at ${m.term} not durable`);
+          continue;
+        }
+        if (m.type === RaftMessageType.Vote && (hs.term !== m.term || hs.vote !== id)) violations.push(`${id}: own vote at ${m.term} not durable`);
+        if (m.term > hs.term) violations.push(`${id}: message type ${m.type} of term ${m.term} before durable term ${hs.term}`);
+      }
+    };
+    for (let round = 0; round < 8; round++) {
+      const l = net.elect();
+      net.propose(l, `r${round}`);
+      net.crash(l);
+      net.tick(1);
+      net.restart(l);
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('a crash right after voting cannot lead to two leaders in one term', () => {
+    // c votes for a in term 2, crashes and restarts; b asks c in the same term and is refused.
+    const net = new TestNetwork(['a', 'b', 'c'], { options: { preVote: false } });
+    net.isolate('b');
+    net.cutLink('c', 'a'); // a never hears c's vote: a stays candidate
+    net.campaign('a');
+    expect(net.status('a').role).toBe('candidate');
+    net.crash('c');
+    net.restart('c');
+    net.heal();
+    net.isolate('a');
+    // b campaigns in term 2 too (its timer fires before hearing of term 2)
+    net.node('b').core.tick();
+    for (let i = 0; i < 40 && net.status('b').role === 'follower'; i++) net.core('b').tick();
+    net.stabilize();
+    expect(net.status('b').term).toBe(2);
+    expect(net.status('b').role).not.toBe('leader');
+  });
+});
