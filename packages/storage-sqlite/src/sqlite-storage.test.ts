@@ -159,6 +159,20 @@ describe('SqliteStorage', () => {
     s2.close();
   });
 
+  it('keeps snapshot index and term up to 2^53-1 exactly', () => {
+    const path = join(tempDir(), 'a.db');
+    const s = SqliteStorage.open(path);
+    const max = Number.MAX_SAFE_INTEGER;
+    s.persist({ snapshot: { meta: { index: max, term: max - 1, config: { voters: ['a'], learners: [] } }, data: new Uint8Array([1]) } });
+    s.close();
+    const s2 = SqliteStorage.open(path);
+    const snap = s2.load().snapshot!;
+    expect(snap.meta.index).toBe(max);
+    expect(snap.meta.term).toBe(max - 1);
+    expect(s2.stats().snapshotIndex).toBe(max);
+    s2.close();
+  });
+
   it('works on an in-memory database', () => {
     const s = SqliteStorage.open(':memory:');
     s.persist({ entries: [entry(1, 1)], hardState: { term: 1, vote: 'a', commit: 1 } });
