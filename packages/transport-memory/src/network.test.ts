@@ -554,7 +554,9 @@ describe('serialize mode', () => {
     w.run();
     expect(w.seqs('b')).toEqual([5]);
     expect(w.eps.get('b')!.stats()).toMatchObject({ received: 1, malformed: 3 });
-    expect(w.net.stats().inFlight).toBe(0);
+    const s = w.net.stats();
+    expect(s).toMatchObject({ injected: 5, inFlight: 0, dropped: 1 });
+    expect(s.delivered + s.dropped + s.malformed + s.held + s.inFlight).toBe(s.sent + s.duplicated + s.injected);
   });
 });
 

@@ -98,6 +98,8 @@ export interface NetworkStats {
   readonly sent: number;
   /** Messages handed to a handler's `onMessage`. */
   readonly delivered: number;
+  /** Raw inputs given to {@link MemoryNetwork.injectBytes}. */
+  readonly injected: number;
   /** Messages lost: faults, cut links, closed or unknown addressees, filters. */
   readonly dropped: number;
   /** Extra copies created by duplication. */
@@ -208,6 +210,7 @@ export class MemoryNetwork<M extends Message = Message> {
   private nDuplicated = 0;
   private nMalformed = 0;
   private nEncodeErrors = 0;
+  private nInjected = 0;
   private nInFlight = 0;
 
   /** @throws InvalidArgumentError when a rate is outside [0, 1] or a delay is not an integer ≥ 0. */
@@ -428,6 +431,7 @@ export class MemoryNetwork<M extends Message = Message> {
    * Asynchronous like every delivery. For testing how cores and codecs treat garbage.
    */
   injectBytes(to: NodeId, bytes: Uint8Array): void {
+    this.nInjected++;
     this.nInFlight++;
     this.scheduler.defer(() => {
       this.nInFlight--;
@@ -446,6 +450,7 @@ export class MemoryNetwork<M extends Message = Message> {
     return {
       sent: this.nSent,
       delivered: this.nDelivered,
+      injected: this.nInjected,
       dropped: this.nDropped,
       duplicated: this.nDuplicated,
       malformed: this.nMalformed,
