@@ -141,6 +141,7 @@ function expectType(result: KvResult, type: KvCommand['type']): KvSuccess {
  * ```
  */
 export class KvClient {
+  /** @param log the replica to talk to (see {@link KvLog}); the client keeps no other state. */
   constructor(readonly log: KvLog) {}
 
   /** Proposes any {@link KvCommand} and resolves with its (non-error) result. */

@@ -83,6 +83,7 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, KvQueryRe
   /** Log index of the last command applied since construction (0 if none; not reset by restore). */
   lastAppliedIndex = 0;
 
+  /** Creates an empty store. See {@link KvStateMachineOptions}. */
   constructor(options: KvStateMachineOptions = {}) {
     this.copy = options.copyValues ?? true;
   }
