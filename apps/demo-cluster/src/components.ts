@@ -3,6 +3,7 @@
  * module that knows which packages supply them.
  */
 import { ReplicatedLog, type ConsensusProtocol, type NodeId } from '@synod/log';
+import { paxos } from '@synod/paxos';
 import { raft } from '@synod/raft';
 import { SqliteStorage } from '@synod/storage-sqlite';
 import { WebSocketTransport } from '@synod/transport-ws';
@@ -34,18 +35,20 @@ export function peerAddress(host: string, port: number): string {
 
 /**
  * The protocol with the demo's settings: Raft with lease reads on (so `?consistency=lease`
- * works) and its defaults otherwise (election timeout 10 ticks, pre-vote, check-quorum).
+ * works) and its defaults otherwise (election timeout 10 ticks, pre-vote, check-quorum);
+ * Multi-Paxos with its defaults (election timeout 10 ticks, lease 9 ticks, check-quorum,
+ * majority quorums).
  */
 async function protocolFor(name: ReplicaConfig['protocol']): Promise<ConsensusProtocol<any>> {
   switch (name) {
     case 'raft':
       return raft({ leaseRead: true });
+    case 'paxos':
+      return paxos();
     case 'solo': {
       const { soloProtocol } = await import('@synod/log/testing');
       return soloProtocol();
     }
-    default:
-      throw new Error(`protocol ${name} is not available in this build`);
   }
 }
 

@@ -19,7 +19,7 @@ describe.each(PROTOCOLS)('demo end to end (%s)', (protocol) => {
   beforeAll(async () => {
     port = await freePortBlock(8);
     dataDir = tempDataDir();
-    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '4000'] });
+    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '2500'] });
   });
 
   afterAll(async () => {
@@ -96,7 +96,7 @@ describe.each(PROTOCOLS)('demo end to end (%s)', (protocol) => {
     expect(code).toBe(0);
     await waitUntil('every replica to exit', async () => pids.every((p) => !pidAlive(p)), 15_000);
 
-    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '4000'] });
+    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '2500'] });
     const c = await demo.cluster();
     expect(c.nodes.map((n) => n.id)).toEqual(['n1', 'n2', 'n3']);
     for (const i of [0, 99, KEYS - 1]) {
@@ -129,5 +129,13 @@ describe.each(PROTOCOLS)('demo end to end (%s)', (protocol) => {
     expect((await demo.request('POST', `/api/nodes/${other}/restart`)).status).toBe(200);
     await demo.waitForLeader(undefined, 60_000);
     await demo.put('back', 'again');
+  });
+
+  it('leaves no replica behind when the supervisor itself is SIGKILLed', async () => {
+    const pids = (await demo.cluster()).nodes.filter((n) => n.alive).map((n) => n.pid!);
+    expect(pids.length).toBeGreaterThan(0);
+    expect(pids.every(pidAlive)).toBe(true);
+    await demo.kill();
+    await waitUntil('the orphaned replicas to exit', async () => pids.every((p) => !pidAlive(p)), 15_000);
   });
 });

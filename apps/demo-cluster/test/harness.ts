@@ -3,7 +3,7 @@
  * waits for conditions with generous deadlines (never asserts on timing).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 export const PKG_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI = join(PKG_DIR, 'dist', 'cli.js');
 
-/** Protocols the end-to-end suites run for. Paxos joins once packages/paxos exists and works. */
-export const PROTOCOLS: readonly ('raft' | 'paxos')[] = (process.env.SYNOD_DEMO_PROTOCOLS ?? 'raft')
+/** Protocols the end-to-end suites run for (override with SYNOD_DEMO_PROTOCOLS=raft or =paxos). */
+export const PROTOCOLS: readonly ('raft' | 'paxos')[] = (process.env.SYNOD_DEMO_PROTOCOLS ?? 'raft,paxos')
   .split(',')
   .map((s) => s.trim())
   .filter((s): s is 'raft' | 'paxos' => s === 'raft' || s === 'paxos');
@@ -198,12 +198,19 @@ export class DemoProcess {
   }
 }
 
-/** Whether a process with this pid exists. */
+/** Whether a process with this pid exists and is not a zombie (an exited child nobody reaped yet). */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..." where S is the state; Z = zombie, X = dead.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true; // no procfs: trust kill(0)
   }
 }
