@@ -110,8 +110,8 @@ export async function measureInprocRoundTrips(window: number, durationMs: number
  * Round trips per second over a raw `ws` WebSocket between this process and an echo server in
  * a child process (`childEntry` run with role `echo`), `window` 16-byte frames in flight.
  */
-export async function measureWsRoundTrips(childEntry: string, windows: readonly number[], durationMs: number): Promise<number[]> {
-  const child = fork(childEntry, ['echo'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export async function measureWsRoundTrips(childEntry: string, windows: readonly number[], durationMs: number, execArgv: readonly string[] = []): Promise<number[]> {
+  const child = fork(childEntry, ['echo'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...execArgv] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m: { t: string; port: number }) => (m.t === 'listening' ? resolve(m.port) : reject(new Error('bad echo reply'))));

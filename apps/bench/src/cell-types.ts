@@ -13,8 +13,10 @@ export interface CellRunOptions {
   readonly protocolOptions?: Record<string, unknown>;
   /** Parent of the temporary SQLite directories (default: the OS temp dir). */
   readonly tmpDir?: string;
-  /** Write a V8 CPU profile of each process into this directory (`node --cpu-prof`). */
+  /** Write a V8 CPU profile of the measurement window of each process into this directory. */
   readonly cpuProfDir?: string;
+  /** Node flags of forked child processes (tests run the TypeScript entry with `--import tsx`). */
+  readonly childExecArgv?: readonly string[];
 }
 
 /** What one cell measured. */

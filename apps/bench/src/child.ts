@@ -30,6 +30,7 @@ async function cellRole(): Promise<void> {
       ...(req.tickMs !== undefined ? { tickMs: req.tickMs } : {}),
       ...(req.protocolOptions ? { protocolOptions: req.protocolOptions } : {}),
       ...(req.tmpDir ? { tmpDir: req.tmpDir } : {}),
+      ...(req.cpuProfDir ? { cpuProfDir: req.cpuProfDir } : {}),
     });
     await send({ t: 'result', result });
   } catch (err) {

@@ -17,6 +17,8 @@ export interface FailoverOptions {
   readonly tickMs?: number;
   readonly protocolOptions?: Record<string, unknown>;
   readonly tmpDir?: string;
+  /** Node flags of the replica processes. */
+  readonly childExecArgv?: readonly string[];
   /** Give up on one run after this many ms without a commit. Default 30 s. */
   readonly runTimeoutMs?: number;
 }
@@ -32,6 +34,7 @@ export async function measureFailoverOnce(o: FailoverOptions): Promise<number> {
     ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
     ...(o.protocolOptions ? { protocolOptions: o.protocolOptions } : {}),
     ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}),
+    ...(o.childExecArgv ? { execArgv: () => [...o.childExecArgv!] } : {}),
   });
   try {
     const leader = await cluster.leaderThatCommits();

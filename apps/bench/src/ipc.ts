@@ -26,6 +26,8 @@ export type ReplicaRequest =
   | { readonly t: 'stats'; readonly rid: number }
   | { readonly t: 'propose'; readonly rid: number; readonly timeoutMs: number }
   | { readonly t: 'load'; readonly rid: number; readonly clients: number; readonly warmupMs: number; readonly durationMs: number }
+  | { readonly t: 'profile-start'; readonly rid: number }
+  | { readonly t: 'profile-stop'; readonly rid: number; readonly file: string }
   | { readonly t: 'stop'; readonly rid: number };
 
 /** A replica's view of itself. */
@@ -67,4 +69,6 @@ export interface CellRequest {
   readonly tickMs?: number;
   readonly protocolOptions?: Record<string, unknown>;
   readonly tmpDir?: string;
+  /** Profile the measurement window into this directory. */
+  readonly cpuProfDir?: string;
 }

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { firstCommit, cpuMicros, errorCode, peakRssMb, waitForLeader } from './cluster.js';
 import { CounterStateMachine, createStorage, loadProtocol, makePayload } from './components.js';
 import { runClosedLoop } from './load.js';
-import type { CellSpec } from './matrix.js';
+import { cellKey, type CellSpec } from './matrix.js';
 import type { CellMeasurement, CellRunOptions } from './cell-types.js';
+import { WindowProfiler } from './window-profiler.js';
 
 /** Runs one in-process cell and measures it. Throws UnavailableError if the protocol is missing. */
 export async function runMemoryCell(spec: CellSpec, opts: CellRunOptions, protocolOverride?: ConsensusProtocol<any>): Promise<CellMeasurement> {
@@ -38,6 +39,8 @@ export async function runMemoryCell(spec: CellSpec, opts: CellRunOptions, protoc
     await Promise.all(logs.map((l) => l.start()));
     const payload = makePayload(spec.payloadBytes);
     let leader = await firstCommit(logs, payload);
+    const profiler = opts.cpuProfDir ? new WindowProfiler() : null;
+    let profileDone: Promise<string | null> = Promise.resolve(null);
     let cpuStart = 0;
     let wallStart = 0;
     let cpuEnd = 0;
@@ -55,14 +58,17 @@ export async function runMemoryCell(spec: CellSpec, opts: CellRunOptions, protoc
         }
       },
       onMeasureStart: () => {
+        void profiler?.start();
         cpuStart = cpuMicros();
         wallStart = performance.now();
       },
       onMeasureEnd: () => {
         cpuEnd = cpuMicros();
         wallEnd = performance.now();
+        if (profiler) profileDone = profiler.stop(join(opts.cpuProfDir!, `${cellKey(spec).replace(/\//g, '_')}.cpuprofile`));
       },
     });
+    const profile = await profileDone;
     const st = leader.status();
     return {
       ...load,
@@ -71,6 +77,7 @@ export async function runMemoryCell(spec: CellSpec, opts: CellRunOptions, protoc
       processes: 1,
       leader: st.id,
       commitIndex: st.commitIndex,
+      ...(profile ? { profiles: [profile] } : {}),
     };
   } finally {
     await Promise.allSettled(logs.map((l) => l.stop()));

@@ -11,6 +11,7 @@ export interface CpuProfile {
     readonly id: number;
     readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number; readonly columnNumber?: number };
     readonly hitCount?: number;
+    readonly children?: readonly number[];
   }[];
   readonly startTime: number;
   readonly endTime: number;
@@ -50,7 +51,7 @@ export interface ProfileSummary {
  * Who a call frame belongs to: `@synod/<pkg>` for workspace packages (source or dist), the npm
  * package name under node_modules, `node` for Node's own modules, `(gc)`, `(idle)`,
  * `(program)` (V8 and native code without a JS frame), or `(native)` for other frames with no
- * script.
+ * script ({@link summarizeProfile} then charges them to their JavaScript caller's owner).
  */
 export function ownerOf(url: string, functionName: string): string {
   if (functionName === '(garbage collector)') return '(gc)';
@@ -97,17 +98,39 @@ export function summarizeProfile(p: CpuProfile, file = '', topN = 12): ProfileSu
     for (const n of p.nodes) selfUs.set(n.id, ((n.hitCount ?? 0) / hits) * total);
   }
   const totalUs = Math.max(1, [...selfUs.values()].reduce((a, b) => a + b, 0));
+  // Native frames (no script URL, e.g. better-sqlite3's Statement.run, a socket writev) are
+  // charged to the nearest JavaScript caller's owner, so `(native)` time says whose it is.
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const jsCaller = (id: number): CpuProfile['nodes'][number] | null => {
+    let cur = parent.get(id);
+    for (let guard = 0; cur !== undefined && guard < 1000; guard++) {
+      const n = byId.get(cur);
+      if (!n) return null;
+      if (n.callFrame.url) return n;
+      cur = parent.get(cur);
+    }
+    return null;
+  };
   const owners = new Map<string, number>();
   const fns = new Map<string, { fn: string; location: string; owner: string; us: number }>();
   for (const n of p.nodes) {
     const us = selfUs.get(n.id) ?? 0;
     if (us === 0) continue;
     const cf = n.callFrame;
-    const owner = ownerOf(cf.url, cf.functionName);
+    let owner = ownerOf(cf.url, cf.functionName);
+    let location = cf.url ? `${shortFile(cf.url)}:${cf.lineNumber + 1}` : '(native)';
+    if (owner === '(native)') {
+      const caller = jsCaller(n.id);
+      if (caller) {
+        owner = `${ownerOf(caller.callFrame.url, caller.callFrame.functionName)} (native)`;
+        location = `native, called from ${caller.callFrame.functionName || '(anonymous)'} ${shortFile(caller.callFrame.url)}:${caller.callFrame.lineNumber + 1}`;
+      }
+    }
     owners.set(owner, (owners.get(owner) ?? 0) + us);
     if (owner === '(idle)' || owner === '(gc)' || owner === '(program)' || owner === '(root)') continue;
     const fn = cf.functionName || '(anonymous)';
-    const location = cf.url ? `${shortFile(cf.url)}:${cf.lineNumber + 1}` : '(native)';
     const key = `${fn}@${location}`;
     const cur = fns.get(key);
     if (cur) cur.us += us;
@@ -133,13 +156,21 @@ export function summarizeProfileFile(file: string, topN = 12): ProfileSummary {
 }
 
 /**
- * One line saying what dominates a profile: the busiest non-idle owners, and whether the
- * process was mostly idle (waiting on I/O, timers or other processes).
+ * One line saying what a profiled thread did during the window: how busy it was and the
+ * owners of most self time. Time blocked in a synchronous native call (better-sqlite3's commit
+ * waits for fsync on the main thread) counts as busy here, though the process's CPU time does
+ * not include it: compare with the cell's CPU %.
  */
 export function describeLimit(s: ProfileSummary): string {
   const idle = s.owners.find((o) => o.owner === '(idle)')?.share ?? 0;
   const busy = s.owners.filter((o) => o.owner !== '(idle)' && o.owner !== '(root)').slice(0, 3);
   const parts = busy.map((o) => `${o.owner} ${(o.share * 100).toFixed(0)}%`);
-  const head = idle > 0.5 ? `mostly waiting (idle ${(idle * 100).toFixed(0)}%)` : `CPU-bound (idle ${(idle * 100).toFixed(0)}%)`;
-  return `${head}; ${parts.join(', ')}`;
+  return `main thread busy ${((1 - idle) * 100).toFixed(0)}%: ${parts.join(', ')}`;
+}
+
+/** A short label of a profile's process from its file name: `n1 (leader)`, `n2`, or `process i`. */
+export function processLabel(file: string, i: number): string {
+  const m = /_(n\d+)(_leader)?\.cpuprofile$/.exec(file);
+  if (!m) return `process ${i + 1}`;
+  return m[2] ? `${m[1]} (leader)` : m[1]!;
 }

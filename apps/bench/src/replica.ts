@@ -11,6 +11,7 @@ import { cpuMicros, peakRssMb } from './cluster.js';
 import { CounterStateMachine, createStorage, loadProtocol, makePayload } from './components.js';
 import type { ReplicaInit, ReplicaReply, ReplicaRequest, ReplicaStats, ReplicaStatusInfo } from './ipc.js';
 import { runClosedLoop } from './load.js';
+import { WindowProfiler } from './window-profiler.js';
 
 function send(msg: ReplicaReply): void {
   if (process.connected && process.send) {
@@ -52,6 +53,7 @@ export async function runReplicaProcess(): Promise<void> {
     onFatal: (err) => send({ t: 'fatal', message: err.message }),
   });
   const payload = makePayload(init.payloadBytes);
+  const profiler = new WindowProfiler();
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
@@ -102,6 +104,12 @@ export async function runReplicaProcess(): Promise<void> {
             onMeasureEnd: () => send({ t: 'window', phase: 'end' }),
           }),
         );
+        break;
+      case 'profile-start':
+        void reply(profiler.start().then(() => true));
+        break;
+      case 'profile-stop':
+        void reply(profiler.stop(m.file));
         break;
       case 'stop':
         void reply(true).then(() => stop(0));

@@ -5,6 +5,7 @@
 import Table from 'cli-table3';
 import { fmtMs, fmtRate, fmtRatio, mdTable } from './format.js';
 import { checkGoals } from './goals.js';
+import { processLabel } from './profile.js';
 import type { BenchReport, ResultRecord } from './schema.js';
 
 /** Fields a result may carry beyond the required ones. */
@@ -14,7 +15,11 @@ export interface ResultExtras {
   readonly peakRssMb?: number;
   readonly errors?: number;
   readonly limitedBy?: string;
-  readonly profile?: { readonly owners: readonly { owner: string; share: number }[]; readonly top: readonly { fn: string; location: string; share: number }[] }[];
+  readonly profile?: {
+    readonly file?: string;
+    readonly owners: readonly { owner: string; share: number }[];
+    readonly top: readonly { fn: string; location: string; share: number }[];
+  }[];
 }
 
 const extras = (r: ResultRecord): ResultExtras => r as ResultRecord & ResultExtras;
@@ -169,7 +174,7 @@ export function renderMarkdown(report: BenchReport, o: MarkdownOptions): string 
       lines.push(`${h(3)} ${r.protocol} / ${r.transport} / ${r.storage} / ${r.nodes} nodes / ${r.clients} clients / ${r.payloadBytes} B`, '');
       if (x.limitedBy) lines.push(`${x.limitedBy}`, '');
       x.profile!.forEach((p, i) => {
-        if (x.profile!.length > 1) lines.push(`Process ${i + 1}: ${p.owners.slice(0, 6).map((o) => `${o.owner} ${(o.share * 100).toFixed(1)}%`).join(', ')}`, '');
+        if (x.profile!.length > 1) lines.push(`**${processLabel(p.file ?? '', i)}**: ${p.owners.slice(0, 6).map((o) => `${o.owner} ${(o.share * 100).toFixed(1)}%`).join(', ')}`, '');
         else lines.push(`Self time by owner: ${p.owners.slice(0, 8).map((o) => `${o.owner} ${(o.share * 100).toFixed(1)}%`).join(', ')}`, '');
         lines.push(mdTable(['function', 'where', 'self'], p.top.slice(0, 8).map((f) => [`\`${f.fn}\``, f.location, `${(f.share * 100).toFixed(1)}%`]), ['l', 'l', 'r']), '');
       });

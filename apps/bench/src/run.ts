@@ -16,7 +16,7 @@ import { cellKey, type CellFilter, type CellSpec, type Protocol, selectCells } f
 import { describeMachine } from './machine.js';
 import type { PeerRequest } from './peer-child.js';
 import type { PeerMeasurement } from './peers/liferaft.js';
-import { describeLimit, summarizeProfileFile, type ProfileSummary } from './profile.js';
+import { describeLimit, processLabel, summarizeProfileFile, type ProfileSummary } from './profile.js';
 import { limitFor, ratioToLimit } from './ratio.js';
 import { renderMarkdown } from './report.js';
 import { type BenchReport, parseBenchReport } from './schema.js';
@@ -97,13 +97,6 @@ function forkChild<T>(childEntry: string, role: string, request: CellRequest | P
 
 /** Runs one in-process cell in a fresh child process. */
 export async function runCellInChild(spec: CellSpec, opts: CellRunOptions, childEntry: string): Promise<CellMeasurement> {
-  const execArgv: string[] = [];
-  let profile: string | null = null;
-  if (opts.cpuProfDir) {
-    const name = `${cellKey(spec).replace(/\//g, '_')}.cpuprofile`;
-    profile = join(opts.cpuProfDir, name);
-    execArgv.push('--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir, '--cpu-prof-name', name);
-  }
   const req: CellRequest = {
     t: 'run-cell',
     spec,
@@ -112,9 +105,9 @@ export async function runCellInChild(spec: CellSpec, opts: CellRunOptions, child
     ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
     ...(opts.protocolOptions ? { protocolOptions: opts.protocolOptions } : {}),
     ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
+    ...(opts.cpuProfDir ? { cpuProfDir: opts.cpuProfDir } : {}),
   };
-  const m = await forkChild<CellMeasurement>(childEntry, 'cell', req, execArgv, opts.warmupMs + opts.durationMs + 120_000);
-  return profile ? { ...m, profiles: [profile] } : m;
+  return forkChild<CellMeasurement>(childEntry, 'cell', req, [], opts.warmupMs + opts.durationMs + 120_000);
 }
 
 const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
@@ -182,7 +175,7 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
       let limitedBy: string | undefined;
       if (m.profiles) {
         profile = m.profiles.filter((f) => existsSync(f)).map((f) => summarizeProfileFile(f));
-        if (profile.length > 0) limitedBy = profile.map((p, i) => (profile!.length > 1 ? `process ${i + 1}: ` : '') + describeLimit(p)).join('; ');
+        if (profile.length > 0) limitedBy = profile.map((p, i) => (profile!.length > 1 ? `${processLabel(p.file, i)}: ` : '') + describeLimit(p)).join('; ');
       }
       results.push({
         ...spec,

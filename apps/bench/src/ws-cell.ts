@@ -12,7 +12,6 @@ import { WsCluster } from './ws-cluster.js';
 
 /** Runs one ws cell with replica processes forked from `childEntry`. */
 export async function runWsCell(spec: CellSpec, opts: CellRunOptions, childEntry: string): Promise<CellMeasurement> {
-  const profiles: string[] = [];
   const cluster = await WsCluster.start({
     protocol: spec.protocol,
     storage: spec.storage,
@@ -22,21 +21,29 @@ export async function runWsCell(spec: CellSpec, opts: CellRunOptions, childEntry
     ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
     ...(opts.protocolOptions ? { protocolOptions: opts.protocolOptions } : {}),
     ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
-    execArgv: (_i, id) => {
-      if (!opts.cpuProfDir) return [];
-      const name = `${cellKey(spec).replace(/\//g, '_')}_${id}.cpuprofile`;
-      profiles.push(join(opts.cpuProfDir, name));
-      return ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir, '--cpu-prof-name', name];
-    },
+    ...(opts.childExecArgv ? { execArgv: () => [...opts.childExecArgv!] } : {}),
   });
   try {
     const leader = await cluster.leaderThatCommits();
     const sample = () => Promise.all(cluster.replicas.map((r) => r.request<ReplicaStats>({ t: 'stats' }).catch(() => null)));
     let startP: Promise<(ReplicaStats | null)[]> | null = null;
     let endP: Promise<(ReplicaStats | null)[]> | null = null;
+    const profDir = opts.cpuProfDir;
+    let profilesP: Promise<(string | null)[]> = Promise.resolve([]);
     leader.onWindow = (phase) => {
-      if (phase === 'start') startP = sample();
-      else endP = sample();
+      if (phase === 'start') {
+        startP = sample();
+        if (profDir) for (const r of cluster.replicas) r.request({ t: 'profile-start' }).catch(() => {});
+      } else {
+        endP = sample();
+        if (profDir) {
+          profilesP = Promise.all(
+            cluster.replicas.map((r) =>
+              r.request<string | null>({ t: 'profile-stop', file: join(profDir, `${cellKey(spec).replace(/\//g, '_')}_${r.id}${r === leader ? '_leader' : ''}.cpuprofile`) }).catch(() => null),
+            ),
+          );
+        }
+      }
     };
     const load = await leader.request<ClosedLoopResult>({ t: 'load', clients: spec.clients, warmupMs: opts.warmupMs, durationMs: opts.durationMs });
     leader.onWindow = null;
@@ -49,6 +56,7 @@ export async function runWsCell(spec: CellSpec, opts: CellRunOptions, childEntry
       if (a && b) cpu += (b.cpuMicros - a.cpuMicros) / ((b.at - a.at) * 1000);
       if (b) rss += b.peakRssMb;
     });
+    const profiles = (await profilesP).filter((f): f is string => typeof f === 'string');
     const st = await leader.request<{ id: string; commitIndex: number }>({ t: 'status' });
     return {
       ...load,
@@ -57,7 +65,7 @@ export async function runWsCell(spec: CellSpec, opts: CellRunOptions, childEntry
       processes: cluster.replicas.length,
       leader: st.id,
       commitIndex: st.commitIndex,
-      ...(opts.cpuProfDir ? { profiles } : {}),
+      ...(profiles.length ? { profiles } : {}),
     };
   } finally {
     await cluster.close();

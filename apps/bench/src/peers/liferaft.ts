@@ -140,6 +140,14 @@ export async function runLiferaft(o: PeerRunOptions): Promise<PeerMeasurement> {
       setup: `${o.nodes} nodes in one process, leveldown log per node, in-process write() on setImmediate, commit event on the leader`,
     };
   } finally {
+    // liferaft keeps async chains (commit, append) running after end(); they then fail with
+    // levelup's "Database is not open". Swallow exactly those while shutting down.
+    const swallow = (reason: unknown) => {
+      if ((reason as Error)?.message?.includes('Database is not open')) return;
+      throw reason;
+    };
+    process.on('unhandledRejection', swallow);
+    await sleep(100); // let commits in flight finish
     for (const n of nodes) {
       try {
         n.end();
@@ -147,7 +155,8 @@ export async function runLiferaft(o: PeerRunOptions): Promise<PeerMeasurement> {
         // already ended
       }
     }
-    await sleep(50); // let leveldown close its files before removing them
+    await sleep(200); // let leveldown close its files before removing them
     rmSync(dir, { recursive: true, force: true });
+    process.off('unhandledRejection', swallow);
   }
 }
