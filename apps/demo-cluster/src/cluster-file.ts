@@ -14,6 +14,12 @@ const memberSchema = z.object({
   id: z.string().regex(MEMBER_ID_RE),
   /** Port slot: the replica listens on `--port + 1 + slot`. */
   slot: z.number().int().min(0).max(1000),
+  /**
+   * Whether this member was one of the first run's voters and may bootstrap the cluster when
+   * its storage is empty. Members added at run time (even under a reused id) never bootstrap:
+   * they start empty and wait for the leader.
+   */
+  bootstrap: z.boolean().default(false),
 });
 
 const clusterSchema = z.object({

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MemberRecord } from './cluster-file.js';
 import { GatewayError, ReplicaError } from './errors.js';
 import type { IpcOperation, ReplicaStatus } from './ipc.js';
-import { ReplicaHandle } from './replica-handle.js';
+import { ReplicaHandle, type StartOptions } from './replica-handle.js';
 import { Supervisor, type DemoOptions } from './supervisor.js';
 
 type Script = (op: IpcOperation, h: FakeHandle) => Promise<unknown>;
@@ -42,7 +42,9 @@ class FakeHandle extends ReplicaHandle {
   override get pid(): number | null {
     return this.up ? 1 : null;
   }
-  override async start(): Promise<ReplicaStatus> {
+  startConfigs: StartOptions['config'][] = [];
+  override async start(opts: StartOptions): Promise<ReplicaStatus> {
+    this.startConfigs.push(opts.config);
     this.up = true;
     return this.snapshot();
   }
@@ -70,7 +72,7 @@ class FakeHandle extends ReplicaHandle {
 class TestSupervisor extends Supervisor {
   readonly fakes = new Map<string, FakeHandle>();
   protected override newHandle(m: MemberRecord): ReplicaHandle {
-    const h = new FakeHandle(m.id, 20_000 + m.slot, () => {});
+    const h = new FakeHandle(m.id, 20_001 + m.slot, () => {});
     this.fakes.set(m.id, h);
     return h;
   }
@@ -201,9 +203,9 @@ describe('Supervisor routing (fake replicas)', () => {
       protocol: 'raft',
       bootstrap: ['n1', 'n2', 'n3'],
       members: [
-        { id: 'n1', slot: 0 },
-        { id: 'n2', slot: 1 },
-        { id: 'n3', slot: 2 },
+        { id: 'n1', slot: 0, bootstrap: true },
+        { id: 'n2', slot: 1, bootstrap: true },
+        { id: 'n3', slot: 2, bootstrap: true },
       ],
     });
     await sup.stop();
@@ -215,5 +217,38 @@ describe('Supervisor routing (fake replicas)', () => {
     running.push(again);
     await again.start();
     expect(again.memberIds()).toEqual(['n1', 'n2', 'n3']);
+  });
+
+  it('removes a member and re-adds its id as a learner that does not bootstrap', async () => {
+    const sup = await makeSupervisor();
+    lead(sup, 'n1', 2);
+    expect(sup.fake('n3').startConfigs[0]!.bootstrap).toEqual(['n1', 'n2', 'n3']);
+    const changes: unknown[] = [];
+    sup.fake('n1').script = async (op) => {
+      if (op.kind !== 'changeMembership') throw new Error(`unexpected ${op.kind}`);
+      changes.push(op.change);
+      return op.change.type === 'remove' ? { voters: ['n1', 'n2'], learners: [] } : { voters: ['n1', 'n2'], learners: ['n3'] };
+    };
+    const removed = await sup.removeMember('n3');
+    expect(removed).toEqual({ id: 'n3', voters: ['n1', 'n2'], learners: [] });
+    expect(sup.memberIds()).toEqual(['n1', 'n2']);
+    // The leader's status now shows the smaller configuration.
+    for (const h of sup.fakes.values()) h.snapshot = () => ({ ...status(h.id, h.role, h.term, h.leaderId), voters: ['n1', 'n2'] });
+    await sup.view();
+    const added = await sup.addMember('n3', 'learner');
+    expect(added).toMatchObject({ id: 'n3', role: 'learner', learners: ['n3'] });
+    expect(changes).toEqual([
+      { type: 'remove', id: 'n3' },
+      { type: 'addLearner', id: 'n3', address: 'ws://127.0.0.1:20003' },
+    ]);
+    const readded = sup.fake('n3');
+    expect(readded.startConfigs).toHaveLength(1);
+    expect(readded.startConfigs[0]!.bootstrap).toBeUndefined();
+    const file = JSON.parse(readFileSync(join(sup.dataDir, 'cluster.json'), 'utf8'));
+    expect(file.members).toEqual([
+      { id: 'n1', slot: 0, bootstrap: true },
+      { id: 'n2', slot: 1, bootstrap: true },
+      { id: 'n3', slot: 2, bootstrap: false },
+    ]);
   });
 });

@@ -137,7 +137,7 @@ export class Supervisor {
         version: 1,
         protocol: this.options.protocol,
         bootstrap: ids,
-        members: ids.map((id, slot) => ({ id, slot })),
+        members: ids.map((id, slot) => ({ id, slot, bootstrap: true })),
       };
       writeClusterFile(this.dataDir, this.cluster);
     }
@@ -173,7 +173,7 @@ export class Supervisor {
   }
 
   private replicaConfig(h: ReplicaHandle): ReplicaConfig {
-    const bootstrapping = this.cluster.bootstrap.includes(h.id);
+    const bootstrapping = this.cluster.members.find((m) => m.id === h.id)?.bootstrap === true;
     return {
       id: h.id,
       protocol: this.cluster.protocol,
@@ -566,7 +566,7 @@ export class Supervisor {
         const used = new Set(this.cluster.members.map((m) => m.slot));
         let slot = 0;
         while (used.has(slot)) slot++;
-        const record: MemberRecord = { id, slot };
+        const record: MemberRecord = { id, slot, bootstrap: false };
         removeDataFiles(this.dataDir, id);
         this.cluster = { ...this.cluster, members: [...this.cluster.members, record] };
         writeClusterFile(this.dataDir, this.cluster);
