@@ -405,6 +405,20 @@ export class Cluster {
     return this.leader()!;
   }
 
+  /**
+   * Lets the leader-contact window of the given nodes (default all) pass, as if they had not
+   * heard from a leader for `electionTicks`: they answer foreign prepares again.
+   */
+  expireStickiness(ids: readonly NodeId[] = this.upIds()): void {
+    for (const id of ids) (this.core(id) as unknown as { leaderContactElapsed: number }).leaderContactElapsed = 1e9;
+  }
+
+  /** Makes `id` start phase 1 now (as if its election timer fired) and carries out its Ready. */
+  campaign(id: NodeId): void {
+    (this.core(id) as unknown as { campaign(force: null): void }).campaign(null);
+    this.process(id);
+  }
+
   /** Proposes `text` on `id` (throws what `propose` throws) and carries out the Ready. */
   propose(id: NodeId, text: string): void {
     this.core(id).propose(cmd(text));
