@@ -24,7 +24,7 @@ function status(id: string, role: string, term: number, leader: string | null): 
 }
 
 class FakeHandle extends ReplicaHandle {
-  up = true;
+  up = false;
   role = 'follower';
   term = 1;
   leaderId: string | null = null;
