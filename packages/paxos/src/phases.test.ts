@@ -298,7 +298,7 @@ describe('phase 2: pipelined, batched accepts and learning (PMMC §3, SCENARIOS)
   it('duplicate Accepted replies count once toward a phase-2 quorum', () => {
     const c = new Cluster({ ids: ['n1', 'n2', 'n3', 'n4', 'n5'], options: opts, seed: 23 });
     const l = c.waitLeader();
-    const [f1] = c.ids.filter((id) => id !== l);
+    const [f1] = c.ids.filter((id) => id !== l) as [string];
     c.propose(l, 'dup');
     const commit = c.core(l).status().commitIndex;
     c.deliverWhere(isType(T.Accept, l, f1));
@@ -350,7 +350,7 @@ describe('phase 2: pipelined, batched accepts and learning (PMMC §3, SCENARIOS)
   it('a slot that never reached a quorum is filled with a no-op by the next leader; a minority-accepted value after it is kept', () => {
     const c = new Cluster({ options: opts, seed: 26 });
     const l = c.waitLeader();
-    const [f1, f2] = c.ids.filter((id) => id !== l);
+    const [f1, f2] = c.ids.filter((id) => id !== l) as [string, string];
     c.propose(l, 'base');
     c.waitApplied('base');
     // Three proposals; the Accept carrying the middle one is lost everywhere, so f1 holds slots

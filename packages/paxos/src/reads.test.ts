@@ -32,7 +32,7 @@ describe('linearizable reads (read index)', () => {
   it('a new leader serves no read index before its recovered slots are chosen', () => {
     const c = new Cluster({ options: opts, seed: 81 });
     const l = c.waitLeader();
-    const [f1, f2] = c.ids.filter((id) => id !== l);
+    const [f1, f2] = c.ids.filter((id) => id !== l) as [string, string];
     c.propose(l, 'base');
     c.waitApplied('base');
     c.propose(l, 'x'); // accepted by f1 only, never known chosen

@@ -10,6 +10,7 @@
  * the value the oracle saw chosen, and all replicas apply identical prefixes.
  */
 import {
+  allMembers,
   BinaryReader,
   BinaryWriter,
   type Configuration,
@@ -23,6 +24,8 @@ import {
   type Random,
   type Ready,
   type ReadState,
+  utf8Decode,
+  utf8Encode,
 } from '@synod/log';
 import { paxosCodec } from '../codec.js';
 import type { PaxosCore } from '../core.js';
@@ -30,8 +33,8 @@ import { paxos } from '../index.js';
 import type { PaxosMessage } from '../messages.js';
 import { type PaxosOptions, quorumSizes } from '../options.js';
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+const enc = { encode: utf8Encode };
+const dec = { decode: utf8Decode };
 
 /** A value's identity for the oracle: type and bytes. */
 export function valueKey(type: number, data: Uint8Array): string {
@@ -395,12 +398,15 @@ export class Cluster {
     return best;
   }
 
-  /** Runs until a leader exists that every live, connected node follows. */
+  /** Runs until a leader exists that every live, connected member of its configuration follows. */
   waitLeader(maxTicks = 500): NodeId {
     this.runUntil(() => {
       const l = this.leader();
       if (!l) return false;
-      return this.upIds().every((id) => this.isolated.has(id) || this.isolated.has(l) || id === l || this.core(id).status().leader === l);
+      const members = allMembers(this.core(l).status().config);
+      return this.upIds().every(
+        (id) => !members.includes(id) || this.isolated.has(id) || this.isolated.has(l) || id === l || this.core(id).status().leader === l,
+      );
     }, maxTicks, 'a stable leader');
     return this.leader()!;
   }
