@@ -430,8 +430,13 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
     this.leadTransferee = to;
     this.transferElapsed = 0;
     const pr = this.progress.get(to)!;
-    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
-    else this.sendAppend(to, pr, false);
+    if (pr.match === this.log.lastIndex()) {
+      this.sendTimeoutNow(to);
+    } else {
+      // Catch the target up first (thesis §3.10); TimeoutNow follows once its log matches.
+      if (pr.state === 'probe') pr.probeSent = false;
+      this.sendAppendLoop(to, pr);
+    }
   }
 
   compact(index: number, data: Uint8Array): void {

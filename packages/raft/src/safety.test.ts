@@ -2,7 +2,7 @@
 import type { HardState } from '@synod/log';
 import { describe, expect, it } from 'vitest';
 import { type AppendRequest, type RaftMessage, RaftMessageType } from './messages.js';
-import { cmd, TestNetwork } from './test/network.js';
+import { cmd, progressOf, TestNetwork } from './test/network.js';
 
 const ids = ['s1', 's2', 's3', 's4', 's5'];
 const isAppend = (m: RaftMessage): m is AppendRequest => m.type === RaftMessageType.Append;
@@ -16,19 +16,32 @@ describe('§5.4 safety', () => {
     net.setLog('s3', [1], 3);
     net.setLog('s4', [1], 3);
     net.setLog('s5', [1, 3], 3);
-    // (c) s1 leads term 4; its no-op (index 3) never leaves, but index 2 reaches s3.
-    // (s3 may see the first probe carrying index 3: it cannot accept it, lacking index 2.)
-    net.addRule((m) => isAppend(m) && m.entries.some((e) => e.index === 3) && !(m.to === 's3' && net.terms('s3').length < 2));
+    // (c) s1 leads term 4 (s5 is down). Its no-op (index 3) never reaches anyone: every
+    // AppendEntries carrying it is replaced by the same message without entries, so s2 and
+    // s3 acknowledge index 2 (s3 after being repaired) but never index 3.
+    net.crash('s5');
+    net.addRule((m) => {
+      if (isAppend(m) && m.entries.some((e) => e.index === 3)) {
+        net.queue.push({ ...m, entries: m.entries.filter((e) => e.index < 3) });
+        return true;
+      }
+      return false;
+    });
     net.campaign('s1');
     expect(net.status('s1')).toMatchObject({ role: 'leader', term: 4 });
-    net.tick(2, ['s1']);
+    net.tick(3, ['s1', 's2', 's3', 's4']);
+    expect(net.terms('s2')).toEqual([1, 2]);
     expect(net.terms('s3')).toEqual([1, 2]);
+    expect(progressOf(net.core('s1'), 's2')!.match).toBe(2);
+    expect(progressOf(net.core('s1'), 's3')!.match).toBe(2);
     // Index 2 (term 2) is on s1, s2, s3: a majority, but not of the current term.
     expect(net.status('s1').commitIndex).toBe(1);
     // (d) s1 crashes; s5 (last term 3) wins with s2, s3, s4 and overwrites index 2.
     net.crash('s1');
     net.heal();
-    net.campaign('s5');
+    net.restart('s5');
+    net.campaign('s5'); // term 4: refused (everyone voted in term 4), s5 learns the term
+    net.campaign('s5'); // term 5: s2, s3, s4 vote for it (its last term 3 > 2)
     expect(net.status('s5')).toMatchObject({ role: 'leader', term: 5 });
     net.tick(2, ['s2', 's3', 's4', 's5']);
     for (const id of ['s2', 's3', 's4', 's5']) expect(net.terms(id).slice(0, 2)).toEqual([1, 3]);

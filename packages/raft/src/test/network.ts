@@ -15,6 +15,7 @@ import {
   MemoryStorage,
   type PersistBatch,
   type Random,
+  type Ready,
   type ReadState,
   utf8Decode,
   utf8Encode,
@@ -73,6 +74,11 @@ export interface TestNetworkOptions {
   readonly voters?: readonly string[];
   /** Ids that start without bootstrap (to be added later). */
   readonly joiners?: readonly string[];
+  /**
+   * Model asynchronous storage: a node's Ready stays in flight (not persisted, nothing sent)
+   * until the test calls `completeIo`; steps and ticks keep arriving meanwhile; a crash loses it.
+   */
+  readonly asyncStorage?: boolean;
   /** Per-node option overrides. */
   readonly perNode?: Readonly<Record<string, RaftOptions>>;
 }
@@ -93,6 +99,8 @@ export class TestNetwork {
   private readonly joiners: Set<string>;
   /** Messages delivered so far, by type. */
   readonly delivered = new Map<number, number>();
+  private readonly asyncStorage: boolean;
+  private readonly inFlight = new Map<string, Ready<RaftMessage>>();
   private seedCounter = 0;
   private readonly seed: number;
 
@@ -101,6 +109,7 @@ export class TestNetwork {
     this.seed = opts.seed ?? 1;
     this.random = createRandom(this.seed * 7919 + 17);
     this.useCodec = opts.codec ?? true;
+    this.asyncStorage = opts.asyncStorage ?? false;
     this.joiners = new Set(opts.joiners ?? []);
     this.bootstrap = { voters: [...(opts.voters ?? ids.filter((i) => !this.joiners.has(i)))], learners: [] };
     for (const id of ids) this.addNode(id);
@@ -184,26 +193,52 @@ export class TestNetwork {
     node.appliedIndex = Math.max(ai, index);
   }
 
-  /** Carries out every pending Ready of one node, like ReplicatedLog.drain. */
+  /**
+   * Carries out every pending Ready of one node, like ReplicatedLog.drain. In `asyncStorage`
+   * mode it only takes the next Ready and leaves it in flight until {@link completeIo}.
+   */
   drain(id: string): void {
     const node = this.node(id);
     if (!node.alive) return;
+    if (this.asyncStorage) {
+      if (!this.inFlight.has(id) && node.core.hasReady()) this.inFlight.set(id, node.core.ready());
+      return;
+    }
     let guard = 0;
     while (node.core.hasReady()) {
       if (++guard > 10_000) throw new Error(`node ${id}: hasReady() never settles`);
-      const rd = node.core.ready();
-      const batch: PersistBatch = { hardState: rd.hardState, truncateFrom: rd.truncateFrom, compactTo: rd.compactTo, snapshot: rd.snapshot, entries: rd.entries };
-      if (rd.hardState || rd.truncateFrom !== null || rd.compactTo !== null || rd.snapshot || rd.entries.length > 0) {
-        node.storage.persist(batch);
-        node.persists++;
-        node.onPersist?.(batch, rd.messages);
-      }
-      for (const m of rd.messages) this.queue.push(this.useCodec ? roundTrip(m) : m);
-      if (rd.snapshot && rd.snapshot.meta.index > node.appliedIndex) this.restore(node, rd.snapshot.data, rd.snapshot.meta.index);
-      for (const e of rd.committed) this.apply(node, e);
-      for (const r of rd.reads) node.reads.push(r);
-      node.core.advance(rd);
+      this.carryOut(node, node.core.ready());
     }
+  }
+
+  /** asyncStorage mode: finishes the Ready in flight on `id` (persist, send, apply, advance). */
+  completeIo(id: string): boolean {
+    const rd = this.inFlight.get(id);
+    const node = this.node(id);
+    if (!rd || !node.alive) return false;
+    this.inFlight.delete(id);
+    this.carryOut(node, rd);
+    this.drain(id);
+    return true;
+  }
+
+  /** Whether a Ready is in flight on `id` (asyncStorage mode). */
+  ioPending(id: string): boolean {
+    return this.inFlight.has(id);
+  }
+
+  private carryOut(node: TestNode, rd: Ready<RaftMessage>): void {
+    const batch: PersistBatch = { hardState: rd.hardState, truncateFrom: rd.truncateFrom, compactTo: rd.compactTo, snapshot: rd.snapshot, entries: rd.entries };
+    if (rd.hardState || rd.truncateFrom !== null || rd.compactTo !== null || rd.snapshot || rd.entries.length > 0) {
+      node.storage.persist(batch);
+      node.persists++;
+      node.onPersist?.(batch, rd.messages);
+    }
+    for (const m of rd.messages) this.queue.push(this.useCodec ? roundTrip(m) : m);
+    if (rd.snapshot && rd.snapshot.meta.index > node.appliedIndex) this.restore(node, rd.snapshot.data, rd.snapshot.meta.index);
+    for (const e of rd.committed) this.apply(node, e);
+    for (const r of rd.reads) node.reads.push(r);
+    node.core.advance(rd);
   }
 
   private apply(node: TestNode, e: Entry): void {
@@ -242,7 +277,14 @@ export class TestNetwork {
   stabilize(limit = 100_000): number {
     this.drainAll();
     let n = 0;
-    while (this.queue.length > 0) {
+    for (;;) {
+      if (this.asyncStorage) {
+        for (let guard = 0; this.inFlight.size > 0; guard++) {
+          if (guard > 10_000) throw new Error('stabilize: I/O never settles');
+          for (const id of [...this.inFlight.keys()]) this.completeIo(id);
+        }
+      }
+      if (this.queue.length === 0) break;
       const batch = this.queue;
       this.queue = [];
       for (const m of batch) {
@@ -346,6 +388,7 @@ export class TestNetwork {
   crash(id: string): void {
     const n = this.node(id);
     n.alive = false;
+    this.inFlight.delete(id); // a Ready not yet persisted is lost
   }
 
   /** Restarts a crashed node from what its storage holds. */
