@@ -9,20 +9,22 @@
 import { describe, expect, it } from 'vitest';
 import { chaos, healAndWrite } from './test/chaos.js';
 
-function seeds(from: number, to: number, size: number, steps: number, opts?: Parameters<typeof chaos>[3]) {
+function seeds(from: number, to: number, size: number, steps: number, opts?: Parameters<typeof chaos>[3], joiners = 0) {
   let chosen = 0;
   let crashes = 0;
+  let changes = 0;
   for (let seed = from; seed <= to; seed++) {
     try {
-      const { c, stats } = chaos(seed, size, steps, opts);
+      const { c, stats } = chaos(seed, size, steps, opts, joiners);
       chosen += c.chosen.size;
       crashes += stats.crashes;
+      changes += stats.changes;
       healAndWrite(c, `s${seed}-final`);
     } catch (err) {
       throw new Error(`seed ${seed}: ${(err as Error).message}`, { cause: err });
     }
   }
-  return { chosen, crashes };
+  return { chosen, crashes, changes };
 }
 
 describe('randomized safety (seeded)', () => {
@@ -41,6 +43,12 @@ describe('randomized safety (seeded)', () => {
   it('5 nodes with flexible quorums (|Q1| = 4, |Q2| = 2), 60 seeds', () => {
     const { chosen } = seeds(2001, 2060, 5, 800, { electionTicks: 6, phase1Quorum: 4, phase2Quorum: 2 });
     expect(chosen).toBeGreaterThan(60 * 10);
+  });
+
+  it('3 voters and 2 joiners with random membership changes (stop-sign reconfiguration), 100 seeds', () => {
+    const { chosen, changes } = seeds(4001, 4100, 3, 800, { electionTicks: 6 }, 2);
+    expect(chosen).toBeGreaterThan(100 * 10);
+    expect(changes).toBeGreaterThan(100);
   });
 
   it('4 nodes with small phase-1 quorums (|Q1| = 2, |Q2| = 3: two candidates can both finish phase 1 in one round), 60 seeds', () => {

@@ -11,17 +11,44 @@ export interface ChaosStats {
   proposals: number;
   crashes: number;
   compactions: number;
+  /** Membership changes the leader accepted. */
+  changes: number;
 }
 
-/** Runs `steps` random actions on a fresh cluster of `size` nodes. */
-export function chaos(seed: number, size: number, steps: number, options: PaxosOptions = { electionTicks: 6 }): { c: Cluster; stats: ChaosStats } {
-  const ids: NodeId[] = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-  const c = new Cluster({ ids, seed, options });
+/**
+ * Runs `steps` random actions on a fresh cluster of `size` nodes. With `joiners`, those extra
+ * nodes start empty and the leader is randomly asked to add and remove members.
+ */
+export function chaos(
+  seed: number,
+  size: number,
+  steps: number,
+  options: PaxosOptions = { electionTicks: 6 },
+  joiners = 0,
+): { c: Cluster; stats: ChaosStats } {
+  const initial: NodeId[] = Array.from({ length: size }, (_, i) => `n${i + 1}`);
+  const extra: NodeId[] = Array.from({ length: joiners }, (_, i) => `n${size + i + 1}`);
+  const c = new Cluster({ ids: initial, joiners: extra, seed, options });
+  const ids = [...initial, ...extra];
   const r = c.random;
-  const stats: ChaosStats = { proposals: 0, crashes: 0, compactions: 0 };
-  const pick = () => ids[r.int(0, size - 1)]!;
+  const stats: ChaosStats = { proposals: 0, crashes: 0, compactions: 0, changes: 0 };
+  const pick = () => ids[r.int(0, ids.length - 1)]!;
   for (let step = 0; step < steps; step++) {
     const x = r.next();
+    if (joiners > 0 && r.next() < 0.02) {
+      const l = c.leader();
+      if (l) {
+        const id = pick();
+        const type = (['addLearner', 'addVoter', 'remove'] as const)[r.int(0, 2)]!;
+        try {
+          c.core(l).proposeMembershipChange({ type, id });
+          c.process(l);
+          stats.changes++;
+        } catch (err) {
+          if (!(err instanceof SynodError)) throw err;
+        }
+      }
+    }
     if (x < 0.4) {
       if (c.queue.length > 0) c.deliverMessage(c.queue.splice(r.int(0, c.queue.length - 1), 1)[0]!);
     } else if (x < 0.55) {
@@ -68,7 +95,10 @@ export function chaos(seed: number, size: number, steps: number, options: PaxosO
   return { c, stats };
 }
 
-/** Heals the cluster, restarts every node, and requires a new write to be applied everywhere. */
+/**
+ * Heals the cluster, restarts every node, and requires a new write to be applied on every member
+ * of the leader's configuration.
+ */
 export function healAndWrite(c: Cluster, tag: string): void {
   c.heal();
   for (const id of c.ids) if (!c.isUp(id)) c.restart(id);
@@ -79,7 +109,9 @@ export function healAndWrite(c: Cluster, tag: string): void {
     const l = c.waitLeader(3000);
     c.propose(l, tag);
     try {
-      c.runUntil(() => c.ids.every((id) => c.applied(id).includes(key)), 200);
+      const cfg = c.core(l).status().config;
+      const members = c.ids.filter((id) => cfg.voters.includes(id) || cfg.learners.includes(id));
+      c.runUntil(() => members.every((id) => c.applied(id).includes(key)), 200);
       break;
     } catch (err) {
       if (attempt >= 10) throw err;
