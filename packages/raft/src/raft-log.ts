@@ -219,6 +219,18 @@ export class RaftLog {
     }
   }
 
+  /** Appends one entry at `lastIndex() + 1` (the leader's hot path: no array allocation). */
+  appendOne(e: Entry): void {
+    this.entries.push(e);
+    if (e.type === EntryType.Config) {
+      const c = tryDecodeConfiguration(e.data);
+      if (c) {
+        this.configs.push({ index: e.index, config: c });
+        this.configVersion++;
+      }
+    }
+  }
+
   /** Deletes entries >= `i` (a conflicting suffix, §5.3). Never called at or below commit. */
   truncateFrom(i: number): void {
     if (i > this.lastIndex()) return;

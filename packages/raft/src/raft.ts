@@ -1113,8 +1113,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
   /** Leader: appends one entry of the current term to its log. */
   private appendEntry(type: EntryType, data: Uint8Array): void {
     const log = this.log;
-    const e: Entry = { index: log.lastIndex() + 1, term: this.term, type, data };
-    log.append([e]);
+    log.appendOne({ index: log.lastIndex() + 1, term: this.term, type, data });
     this.needAppendBroadcast = true;
     if (type === EntryType.Config) this.syncConfig();
     // A single-voter cluster commits as soon as the entry is durable (see advance).

@@ -179,6 +179,61 @@ describe('Raft under ReplicatedLog (3 nodes, MemoryStorage, virtual time)', () =
     expect(c.sms.get(oldId)!.log).toEqual(['add:5', 'add:2', 'add:1', 'add:10']);
   });
 
+  it('a session command retried after a failover applies once and returns the cached result (thesis §6.3)', async () => {
+    const c = cluster();
+    for (const id of ['n1', 'n2', 'n3']) await c.make(id).start();
+    await waitFor(c.scheduler, () => c.leader() !== null);
+    const l1 = c.leader()!;
+    const sid = await settle(c.scheduler, l1.openSession());
+    expect(await settle(c.scheduler, l1.propose(enc.encode('add:7'), { session: { id: sid, seq: 1 } }))).toBe(7);
+    await waitFor(c.scheduler, () => [...c.sms.values()].every((sm) => sm.total === 7));
+    // The leader dies; the client did not see the answer and retries on the new leader.
+    c.hub.down.add(l1.id);
+    l1.crash();
+    await waitFor(c.scheduler, () => {
+      const l = c.leader();
+      return l !== null && l !== l1;
+    });
+    const l2 = c.leader()!;
+    expect(await settle(c.scheduler, l2.propose(enc.encode('add:7'), { session: { id: sid, seq: 1 } }))).toBe(7);
+    expect(await settle(c.scheduler, l2.propose(enc.encode('add:1'), { session: { id: sid, seq: 2 } }))).toBe(8);
+    for (const [id, sm] of c.sms) if (id !== l1.id) expect(sm.log.filter((x) => x === 'add:7')).toHaveLength(1);
+  });
+
+  it('changes membership through the runtime: adds a voter (learner first) and removes one', async () => {
+    const c = cluster(['n1', 'n2', 'n3']);
+    for (const id of ['n1', 'n2', 'n3']) await c.make(id).start();
+    await waitFor(c.scheduler, () => c.leader() !== null);
+    await settle(c.scheduler, c.leader()!.propose(enc.encode('add:3')));
+    // n4 starts empty (no bootstrap): it waits to be added.
+    c.storages.set('n4', new MemoryStorage());
+    const n4 = new ReplicatedLog<number, 'total', number>({
+      id: 'n4', protocol: raft(), storage: c.storages.get('n4')!, transport: c.hub.transport('n4'),
+      stateMachine: (() => { const sm = new Counter(); c.sms.set('n4', sm); return sm; })(),
+      scheduler: c.scheduler, tickMs: 10, seed: 44, snapshotThreshold: { entries: 0 },
+    });
+    c.logs.set('n4', n4);
+    await n4.start();
+    const cfg = await settle(c.scheduler, c.leader()!.changeMembership({ type: 'addVoter', id: 'n4' }));
+    expect([...cfg.voters].sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
+    await waitFor(c.scheduler, () => c.sms.get('n4')!.total === 3);
+    const victim = [...c.logs.values()].find((l) => l.running && l !== c.leader() && l.id !== 'n4')!;
+    const cfg2 = await settle(c.scheduler, c.leader()!.changeMembership({ type: 'remove', id: victim.id }));
+    expect(cfg2.voters).not.toContain(victim.id);
+    expect(await settle(c.scheduler, c.leader()!.propose(enc.encode('add:1')))).toBe(4);
+  });
+
+  it('transfers leadership through the runtime', async () => {
+    const c = cluster();
+    for (const id of ['n1', 'n2', 'n3']) await c.make(id).start();
+    await waitFor(c.scheduler, () => c.leader() !== null);
+    const l = c.leader()!;
+    const target = [...c.logs.values()].find((x) => x !== l)!;
+    await settle(c.scheduler, l.transferLeadership(target.id));
+    expect(c.leader()).toBe(target);
+    expect(await settle(c.scheduler, target.propose(enc.encode('add:2')))).toBe(2);
+  });
+
   it('refuses a proposal with NotLeaderError when no leader is known', async () => {
     const c = cluster();
     const only = c.make('n1');
