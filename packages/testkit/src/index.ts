@@ -1,0 +1,8 @@
+/**
+ * `@synod/testkit`: deterministic simulation of whole synod clusters under faults, client
+ * workloads with recorded histories, a linearizability checker and protocol invariant checkers.
+ * See the package README.
+ */
+export * from './history.js';
+export * from './linearizability.js';
+export * from './kv-model.js';
