@@ -22,7 +22,7 @@ const program = new Command()
   .option('--nodes <n>', 'replicas of a new cluster (a data dir that holds a cluster keeps its members)', int(1, 9), DEFAULT_OPTIONS.nodes)
   .option('--port <port>', 'gateway port; replica i listens on port+1+i', int(1, 65000), DEFAULT_OPTIONS.port)
   .option('--data-dir <dir>', 'where cluster.json, <id>.sqlite and logs/ live', DEFAULT_OPTIONS.dataDir)
-  .addOption(new Option('--protocol <name>', 'consensus protocol').choices(['raft', 'paxos', 'solo']).default(DEFAULT_OPTIONS.protocol))
+  .addOption(new Option('--protocol <name>', 'consensus protocol').choices(['raft', 'paxos']).default(DEFAULT_OPTIONS.protocol))
   .option('--host <addr>', 'interface to bind (keep it on loopback)', DEFAULT_OPTIONS.host)
   .option('--tick-ms <ms>', 'milliseconds per consensus tick', int(1, 10_000), DEFAULT_OPTIONS.tickMs)
   .option('--request-timeout-ms <ms>', 'how long a request may wait (for a leader, a commit) before 503', int(100, 600_000), DEFAULT_OPTIONS.requestTimeoutMs)
@@ -44,6 +44,8 @@ const o = program.opts<{
   snapshotEntries: number;
   verbose: boolean;
 }>();
+
+if (o.port + o.nodes > 65_535) program.error(`error: --port ${o.port} leaves no room for ${o.nodes} replica ports above it`);
 
 let demo: RunningDemo | null = null;
 let exiting = false;

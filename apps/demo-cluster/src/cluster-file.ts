@@ -24,7 +24,7 @@ const memberSchema = z.object({
 
 const clusterSchema = z.object({
   version: z.literal(1),
-  protocol: z.enum(['raft', 'paxos', 'solo']),
+  protocol: z.enum(['raft', 'paxos']),
   /** Voters the cluster was bootstrapped with (the first run's members). */
   bootstrap: z.array(z.string().regex(MEMBER_ID_RE)).min(1),
   members: z.array(memberSchema),

@@ -39,22 +39,18 @@ export function peerAddress(host: string, port: number): string {
  * Multi-Paxos with its defaults (election timeout 10 ticks, lease 9 ticks, check-quorum,
  * majority quorums).
  */
-async function protocolFor(name: ReplicaConfig['protocol']): Promise<ConsensusProtocol<any>> {
+function protocolFor(name: ReplicaConfig['protocol']): ConsensusProtocol<any> {
   switch (name) {
     case 'raft':
       return raft({ leaseRead: true });
     case 'paxos':
       return paxos();
-    case 'solo': {
-      const { soloProtocol } = await import('@synod/log/testing');
-      return soloProtocol();
-    }
   }
 }
 
 /** Builds the parts for `cfg`; `onFatal` is called if the replica stops on a storage failure. */
 export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Error) => void): Promise<ReplicaParts> {
-  const protocol = await protocolFor(cfg.protocol);
+  const protocol = protocolFor(cfg.protocol);
   const peers: Record<NodeId, string> = {};
   for (const [id, addr] of Object.entries(cfg.peers)) if (id !== cfg.id) peers[id] = addr;
   const transport = new WebSocketTransport({

@@ -20,7 +20,7 @@ export function renderPage(view: ClusterView): string {
   <td>${esc(n.leader)}</td><td>${esc(n.commitIndex)}</td><td>${esc(n.appliedIndex)}</td><td>${esc(n.lastIndex)}</td>
   <td>${esc(n.keys)}</td><td>${esc(n.pid)}</td><td>${esc(n.address)}</td>
   <td>${n.alive ? btn('kill', 'kill') : btn('restart', 'restart')} ${n.alive ? (n.isolated ? btn('heal', 'heal') : btn('isolate', 'isolate')) : ''} ${
-    n.alive && n.membership === 'voter' && n.id !== view.leader ? btn('transfer-leadership', 'make leader') : ''
+    n.alive && !n.isolated && n.membership === 'voter' && n.id !== view.leader ? btn('transfer-leadership', 'make leader') : ''
   }</td>
 </tr>`;
     })

@@ -97,7 +97,7 @@ export type IpcEvent =
 /** How the supervisor starts a replica: passed as JSON in the `SYNOD_REPLICA` environment variable. */
 export interface ReplicaConfig {
   readonly id: NodeId;
-  readonly protocol: 'raft' | 'paxos' | 'solo';
+  readonly protocol: 'raft' | 'paxos';
   /** TCP port of this replica's WebSocket listener (127.0.0.1). */
   readonly port: number;
   readonly host: string;

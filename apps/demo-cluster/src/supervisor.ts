@@ -14,7 +14,7 @@ import type { IpcOperation, KvOperation, ProposeResult, ReadResult, ReplicaConfi
 import { ReplicaHandle } from './replica-handle.js';
 
 /** Protocols the demo can run. */
-export type DemoProtocol = 'raft' | 'paxos' | 'solo';
+export type DemoProtocol = 'raft' | 'paxos';
 
 /** Options of the demo (the CLI flags). */
 export interface DemoOptions {
@@ -566,6 +566,9 @@ export class Supervisor {
         const used = new Set(this.cluster.members.map((m) => m.slot));
         let slot = 0;
         while (used.has(slot)) slot++;
+        if (this.options.port + 1 + slot > 65_535) {
+          throw new GatewayError(409, 'NO_PORT', `no port left for a new member above --port ${this.options.port}`);
+        }
         const record: MemberRecord = { id, slot, bootstrap: false };
         removeDataFiles(this.dataDir, id);
         this.cluster = { ...this.cluster, members: [...this.cluster.members, record] };
