@@ -208,6 +208,42 @@ describe('storage failures and lost messages', () => {
     });
   }
 
+  it('dropping the first ReadIndex and the first ReadIndexResponse: a follower read is asked again and answered', () => {
+    for (const type of [T.ReadIndex, T.ReadIndexResponse]) {
+      const c = new Cluster({ options: opts, seed: 75 + type });
+      const l = c.waitLeader();
+      const f = c.ids.find((id) => id !== l)!;
+      c.propose(l, 'a');
+      c.waitApplied('a');
+      c.core(f).read(7, 'linearizable');
+      c.process(f);
+      let dropped = false;
+      for (let t = 0; t < 20 && !c.node(f).reads.some((r) => r.id === 7); t++) {
+        c.tick();
+        while (c.queue.length > 0) {
+          const m = c.queue.shift()!;
+          if (!dropped && m.type === type) {
+            dropped = true;
+            continue;
+          }
+          c.deliverMessage(m);
+        }
+      }
+      expect(dropped).toBe(true);
+      expect(c.node(f).reads.find((r) => r.id === 7)?.index).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('dropping the first TimeoutNow: the leader repeats it and the transfer completes', () => {
+    const c = new Cluster({ options: opts, seed: 77 });
+    const l = c.waitLeader();
+    const to = c.ids.find((id) => id !== l)!;
+    c.core(l).transferLeadership(to);
+    c.process(l);
+    expect(c.drop(isType(T.TimeoutNow))).toBe(1);
+    c.runUntil(() => c.leader() === to, 5);
+  });
+
   it('invalid messages are dropped and counted, never thrown', () => {
     const c = new Cluster({ options: opts, seed: 70 });
     const l = c.waitLeader();

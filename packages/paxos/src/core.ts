@@ -204,7 +204,8 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
   private matchRound = -1;
   private acceptMatch = 0;
   private forwardBuf: Uint8Array[] = [];
-  private readonly remoteReads = new Set<number>();
+  /** Linearizable reads forwarded to the leader: request id -> tick last sent. */
+  private readonly remoteReads = new Map<number, number>();
   private snapRecv: SnapshotReceipt | null = null;
 
   constructor(init: CoreInit, options: ResolvedPaxosOptions) {
@@ -267,6 +268,7 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     }
     this.electionElapsed++;
     this.leaderContactElapsed++;
+    this.resendRemoteReads();
     if (this.electionElapsed >= this.electionTimeout) {
       if (this.canCampaign()) {
         this.campaign(null);
@@ -361,7 +363,7 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
   read(id: number, mode: CoreReadMode): void {
     if (this.role !== 'leader') {
       if (mode === 'linearizable' && this.leader !== null && this.leader !== this.id) {
-        this.remoteReads.add(id);
+        this.remoteReads.set(id, this.ticks);
         this.msgs.push({ type: T.ReadIndex, from: this.id, to: this.leader, ctx: id } satisfies ReadIndexMessage);
         return;
       }
@@ -608,8 +610,20 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
   }
 
   private failRemoteReads(): void {
-    for (const id of this.remoteReads) this.readStates.push({ id, error: new NotLeaderError(null) });
+    for (const id of this.remoteReads.keys()) this.readStates.push({ id, error: new NotLeaderError(null) });
     this.remoteReads.clear();
+  }
+
+  /** A forwarded read (or its answer) may be lost: ask again every half election timeout. */
+  private resendRemoteReads(): void {
+    const leader = this.leader;
+    if (this.remoteReads.size === 0 || leader === null || leader === this.id) return;
+    const every = Math.max(1, this.o.electionTicks >> 1);
+    for (const [id, sent] of this.remoteReads) {
+      if (this.ticks - sent < every) continue;
+      this.remoteReads.set(id, this.ticks);
+      this.msgs.push({ type: T.ReadIndex, from: this.id, to: leader, ctx: id } satisfies ReadIndexMessage);
+    }
   }
 
   // ================================================================ phase 1 (proposer)
@@ -950,7 +964,13 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     }
     if (this.transferTo !== null) {
       this.transferElapsed++;
-      if (this.transferElapsed >= this.o.electionTicks) this.transferTo = null; // abort
+      if (this.transferElapsed >= this.o.electionTicks) {
+        this.transferTo = null; // abort
+      } else if (this.heartbeatDue) {
+        // TimeoutNow may have been lost: repeat it with each heartbeat while the transfer lasts.
+        this.timeoutNowSent = false;
+        this.maybeSendTimeoutNow();
+      }
     }
     this.checkQuorumElapsed++;
     if (this.o.checkQuorum && this.checkQuorumElapsed >= this.o.electionTicks) {

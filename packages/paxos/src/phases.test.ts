@@ -212,6 +212,47 @@ describe('phase 1 and leader election (PMS §2.2, §3)', () => {
     expect(totalTicks / 50).toBeLessThan(6 * 6);
   });
 
+  it('Accepted replies from an older ballot of the same leader never count', () => {
+    const c = new Cluster({ options: opts, seed: 16 });
+    const l = c.waitLeader();
+    c.propose(l, 'base');
+    c.waitApplied('base');
+    c.propose(l, 'x');
+    c.deliverWhere(isType(T.Accept, l));
+    const old = c.hold(isType(T.Accepted, undefined, l));
+    expect(old).toHaveLength(2);
+    // The same node leads again under a new round; its new messages are lost.
+    c.expireStickiness();
+    c.campaign(l);
+    c.deliverWhere((m) => m.type === T.Prepare || m.type === T.Promise);
+    expect(c.core(l).status().role).toBe('leader');
+    c.drop(() => true);
+    const commit = c.core(l).status().commitIndex;
+    const dropped = c.core(l).status().droppedMessages;
+    c.release();
+    c.deliverAll();
+    expect(c.core(l).status().commitIndex).toBe(commit);
+    expect(c.core(l).status().droppedMessages - dropped).toBe(2);
+    c.waitApplied('x');
+  });
+
+  it('a voter back from a partition with a higher round: the leader re-runs phase 1 at once and keeps leading', () => {
+    const c = new Cluster({ options: opts, seed: 17 });
+    const l = c.waitLeader();
+    const lone = c.ids.find((id) => id !== l)!;
+    c.isolate(lone);
+    c.runUntil(() => c.core(lone).status().term > c.core(l).status().term + 2, 300);
+    c.heal();
+    // The first heartbeat meets the lone candidate's higher promise: Nack, and the leader answers
+    // with a phase 1 above it (its followers stay with it), instead of an election timeout.
+    c.run(3);
+    expect(c.leader()).toBe(l);
+    expect(c.core(l).status().term).toBeGreaterThan(c.core(lone).status().term - 1);
+    for (const id of c.ids) expect(c.core(id).status().leader).toBe(l);
+    c.propose(l, 'go-on');
+    c.waitApplied('go-on');
+  });
+
   it('a Nack with a higher ballot makes the leader step down', () => {
     const c = new Cluster({ options: opts, seed: 14 });
     const l = c.waitLeader();
