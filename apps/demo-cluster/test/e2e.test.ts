@@ -89,6 +89,41 @@ describe.each(PROTOCOLS)('demo end to end (%s)', (protocol) => {
     expect(a.headers.get('x-synod-node')).toBe(firstLeader);
   });
 
+  it('loses no acknowledged write when the leader is SIGKILLed under concurrent load', async () => {
+    const acked = new Map<string, string>();
+    let next = 0;
+    const total = 120;
+    const writer = async () => {
+      while (next < total) {
+        const i = next++;
+        const key = `load-${i}`;
+        await demo.put(key, `v${i}`); // retries 503s until it commits
+        acked.set(key, `v${i}`);
+      }
+    };
+    const writers = Array.from({ length: 4 }, writer);
+    await waitUntil('some writes to be acknowledged', async () => acked.size >= 30, 60_000);
+    const leader = (await demo.cluster()).leader!;
+    expect((await demo.request('POST', `/api/nodes/${leader}/kill`)).status).toBe(200);
+    await Promise.all(writers);
+    expect(acked.size).toBe(total);
+    for (const [key, v] of acked) {
+      const a = await waitUntil(`GET ${key}`, async () => {
+        const r = await demo.request('GET', `/kv/${key}`);
+        return r.status === 503 ? null : r;
+      });
+      expect(a.status).toBe(200);
+      expect(a.text).toBe(v);
+    }
+    expect((await demo.request('POST', `/api/nodes/${leader}/restart`)).status).toBe(200);
+    await waitUntil(`${leader} to catch up`, async () => {
+      const c = await demo.cluster();
+      const l = c.nodes.find((n) => n.id === c.leader);
+      const old = c.nodes.find((n) => n.id === leader)!;
+      return l && old.alive && old.appliedIndex! >= l.appliedIndex!;
+    }, 60_000);
+  });
+
   it('stops every replica on SIGTERM and keeps the data for the next run', async () => {
     const pids = (await demo.cluster()).nodes.map((n) => n.pid!).filter(Boolean);
     expect(pids).toHaveLength(3);
