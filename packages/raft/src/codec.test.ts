@@ -55,8 +55,8 @@ const messageArb: fc.Arbitrary<RaftMessage> = fc
       fc.record({ index: u, offset: u }).map((r): RaftMessage => ({ type: RaftMessageType.SnapshotResponse, from, to, term, ...r })),
       fc.constant<RaftMessage>({ type: RaftMessageType.TimeoutNow, from, to, term }),
       fc.array(bytes, { maxLength: 4 }).map((commands): RaftMessage => ({ type: RaftMessageType.Propose, from, to, term, commands })),
-      fc.record({ mode: fc.constantFrom(0, 1) as fc.Arbitrary<0 | 1>, ids: fc.array(u, { maxLength: 5 }) }).map((r): RaftMessage => ({ type: RaftMessageType.ReadIndex, from, to, term, ...r })),
-      fc.record({ status: fc.constantFrom(0, 1, 2) as fc.Arbitrary<0 | 1 | 2>, index: u, leaderHint: fc.option(idArb, { nil: null }), ids: fc.array(u, { maxLength: 5 }) }).map(
+      fc.record({ mode: fc.constantFrom(0, 1) as fc.Arbitrary<0 | 1>, nonce: u, ids: fc.array(u, { maxLength: 5 }) }).map((r): RaftMessage => ({ type: RaftMessageType.ReadIndex, from, to, term, ...r })),
+      fc.record({ status: fc.constantFrom(0, 1, 2) as fc.Arbitrary<0 | 1 | 2>, index: u, leaderHint: fc.option(idArb, { nil: null }), nonce: u, ids: fc.array(u, { maxLength: 5 }) }).map(
         (r): RaftMessage => ({ type: RaftMessageType.ReadIndexResponse, from, to, term, ...r }),
       ),
     ),

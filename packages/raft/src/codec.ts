@@ -99,11 +99,11 @@ export const raftCodec: MessageCodec<RaftMessage> = {
         for (const c of m.commands) w.bytes(c);
         return;
       case RaftMessageType.ReadIndex:
-        w.u8(m.mode);
+        w.u8(m.mode).uvarint(m.nonce);
         writeIds(w, m.ids);
         return;
       case RaftMessageType.ReadIndexResponse:
-        w.u8(m.status).uvarint(m.index).optString(m.leaderHint);
+        w.u8(m.status).uvarint(m.index).optString(m.leaderHint).uvarint(m.nonce);
         writeIds(w, m.ids);
         return;
     }
@@ -183,7 +183,8 @@ export const raftCodec: MessageCodec<RaftMessage> = {
       case RaftMessageType.ReadIndex: {
         const mode = r.u8();
         if (mode > 1) throw new MalformedMessageError(`invalid read mode ${mode}`);
-        return { type, from, to, term, mode: mode as ReadMode, ids: readIds(r) };
+        const nonce = r.uvarint();
+        return { type, from, to, term, mode: mode as ReadMode, nonce, ids: readIds(r) };
       }
       case RaftMessageType.ReadIndexResponse: {
         const status = r.u8();
@@ -191,7 +192,8 @@ export const raftCodec: MessageCodec<RaftMessage> = {
         const index = r.uvarint();
         const leaderHint = r.optString();
         if (leaderHint !== null && !isValidNodeId(leaderHint)) throw new MalformedMessageError('invalid leader hint');
-        return { type, from, to, term, status: status as ReadStatus, index, leaderHint, ids: readIds(r) };
+        const nonce = r.uvarint();
+        return { type, from, to, term, status: status as ReadStatus, index, leaderHint, nonce, ids: readIds(r) };
       }
       default:
         throw new MalformedMessageError(`unknown raft message type ${type}`);

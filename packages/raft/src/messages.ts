@@ -164,6 +164,11 @@ export interface ReadIndexRequest extends Message {
   readonly mode: ReadMode;
   /** The follower's local read request ids, answered together. */
   readonly ids: readonly number[];
+  /**
+   * A random number drawn by the follower's core when it started, echoed in the answer, so an
+   * answer delayed across a restart cannot match a new request that reuses an id.
+   */
+  readonly nonce: number;
 }
 
 /** Outcome codes of {@link ReadIndexResponse}. */
@@ -176,6 +181,8 @@ export interface ReadIndexResponse extends Message {
   readonly type: typeof RaftMessageType.ReadIndexResponse;
   readonly term: number;
   readonly ids: readonly number[];
+  /** The request's nonce. */
+  readonly nonce: number;
   readonly status: ReadStatus;
   /** The read index when `status` is Ok, else 0. */
   readonly index: number;

@@ -74,6 +74,8 @@ type RaftRole = 'leader' | 'candidate' | 'precandidate' | 'follower';
 interface ReadRequest {
   readonly id: number;
   readonly from: NodeId | null;
+  /** The requesting follower's nonce (0 for local reads). */
+  readonly nonce: number;
 }
 
 /** Reads that share one read index and one heartbeat round (thesis §6.4 batching). */
@@ -163,6 +165,8 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
   /** Forwarded read ids waiting for the leader's answer. */
   private readonly readsInFlight = new Set<number>();
   private receiver: SnapshotReceiver | null = null;
+  /** Tags this incarnation's forwarded reads (see {@link ReadIndexRequest.nonce}). */
+  private readonly readNonce: number;
 
   // outputs
   private msgs: RaftMessage[] = [];
@@ -176,6 +180,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
     this.random = init.random;
     this.leaseTicks = leaseTicksOf(options);
     this.leaseGuard = options.leaseRead;
+    this.readNonce = init.random.int(1, 0x7fffffff);
     const st = init.state;
     const hs = st.hardState;
     const log = this.log;
@@ -410,7 +415,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
     if (mode === 'lease' && !this.o.leaseRead) throw new UnsupportedError('lease reads are disabled; enable the leaseRead option');
     const rm = mode === 'lease' ? ReadMode.Lease : ReadMode.Linearizable;
     if (this.role === 'leader') {
-      this.leaderRead({ id, from: null }, rm);
+      this.leaderRead({ id, from: null, nonce: 0 }, rm);
       return;
     }
     if (this.leader === null) {
@@ -1234,6 +1239,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
 
   /** Whether the leader lease holds (thesis §6.4.1). */
   private leaseValid(): boolean {
+    if (this.selfIsQuorum()) return true;
     const seq = this.quorumAckedSeq();
     if (seq === 0) return false;
     const hl = this.heartbeatLog;
@@ -1249,7 +1255,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       this.readStates.push({ id: r.id, index });
       return;
     }
-    this.send({ type: RaftMessageType.ReadIndexResponse, from: this.id, to: r.from, term: this.term, ids: [r.id], status: ReadStatus.Ok, index, leaderHint: this.id });
+    this.send({ type: RaftMessageType.ReadIndexResponse, from: this.id, to: r.from, term: this.term, ids: [r.id], status: ReadStatus.Ok, index, leaderHint: this.id, nonce: r.nonce });
   }
 
   private answerReadStatus(r: ReadRequest, status: ReadStatus): void {
@@ -1257,7 +1263,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       this.readStates.push({ id: r.id, error: status === ReadStatus.LeaseExpired ? new LeaseExpiredError() : new NotLeaderError(this.leader) });
       return;
     }
-    this.send({ type: RaftMessageType.ReadIndexResponse, from: this.id, to: r.from, term: this.term, ids: [r.id], status, index: 0, leaderHint: this.leader });
+    this.send({ type: RaftMessageType.ReadIndexResponse, from: this.id, to: r.from, term: this.term, ids: [r.id], status, index: 0, leaderHint: this.leader, nonce: r.nonce });
   }
 
   private rejectRead(r: ReadRequest, hint: NodeId | null): void {
@@ -1265,22 +1271,26 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       this.readStates.push({ id: r.id, error: new NotLeaderError(hint) });
       return;
     }
-    this.send({ type: RaftMessageType.ReadIndexResponse, from: this.id, to: r.from, term: this.term, ids: [r.id], status: ReadStatus.NotLeader, index: 0, leaderHint: hint });
+    this.send({ type: RaftMessageType.ReadIndexResponse, from: this.id, to: r.from, term: this.term, ids: [r.id], status: ReadStatus.NotLeader, index: 0, leaderHint: hint, nonce: r.nonce });
   }
 
   private onReadIndex(m: ReadIndexRequest): void {
     if (this.role !== 'leader') {
-      this.send({ type: RaftMessageType.ReadIndexResponse, from: this.id, to: m.from, term: this.term, ids: m.ids, status: ReadStatus.NotLeader, index: 0, leaderHint: this.leader });
+      this.send({ type: RaftMessageType.ReadIndexResponse, from: this.id, to: m.from, term: this.term, ids: m.ids, status: ReadStatus.NotLeader, index: 0, leaderHint: this.leader, nonce: m.nonce });
       return;
     }
     if (m.mode === ReadMode.Lease && !this.o.leaseRead) {
-      this.send({ type: RaftMessageType.ReadIndexResponse, from: this.id, to: m.from, term: this.term, ids: m.ids, status: ReadStatus.LeaseExpired, index: 0, leaderHint: this.id });
+      this.send({ type: RaftMessageType.ReadIndexResponse, from: this.id, to: m.from, term: this.term, ids: m.ids, status: ReadStatus.LeaseExpired, index: 0, leaderHint: this.id, nonce: m.nonce });
       return;
     }
-    for (const id of m.ids) this.leaderRead({ id, from: m.from }, m.mode);
+    for (const id of m.ids) this.leaderRead({ id, from: m.from, nonce: m.nonce }, m.mode);
   }
 
   private onReadIndexResponse(m: ReadIndexResponse): void {
+    if (m.nonce !== this.readNonce) {
+      this.dropped++; // an answer to an earlier incarnation of this node
+      return;
+    }
     for (const id of m.ids) {
       if (!this.readsInFlight.delete(id)) continue;
       if (m.status === ReadStatus.Ok) this.readStates.push({ id, index: m.index });
@@ -1331,7 +1341,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
         this.forwardReads[mode] = [];
         for (const id of ids) {
           this.readsInFlight.delete(id);
-          this.leaderRead({ id, from: null }, mode);
+          this.leaderRead({ id, from: null, nonce: 0 }, mode);
         }
       }
       if (this.needReadHeartbeat) this.broadcastHeartbeat();
@@ -1346,7 +1356,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       const ids = this.forwardReads[mode]!;
       if (ids.length === 0) continue;
       if (leader !== null) {
-        this.send({ type: RaftMessageType.ReadIndex, from: this.id, to: leader, term: this.term, mode, ids });
+        this.send({ type: RaftMessageType.ReadIndex, from: this.id, to: leader, term: this.term, mode, ids, nonce: this.readNonce });
       } else {
         for (const id of ids) {
           this.readsInFlight.delete(id);
@@ -1416,13 +1426,14 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       case RaftMessageType.Propose:
         return Array.isArray(m.commands) && m.commands.every((c) => c instanceof Uint8Array);
       case RaftMessageType.ReadIndex:
-        return (m.mode === ReadMode.Linearizable || m.mode === ReadMode.Lease) && Array.isArray(m.ids) && m.ids.every((x) => Number.isSafeInteger(x));
+        return (m.mode === ReadMode.Linearizable || m.mode === ReadMode.Lease) && isSafeIndex(m.nonce) && Array.isArray(m.ids) && m.ids.every((x) => Number.isSafeInteger(x));
       case RaftMessageType.ReadIndexResponse:
         return (
           Array.isArray(m.ids) &&
           m.ids.every((x) => Number.isSafeInteger(x)) &&
           (m.status === ReadStatus.Ok || m.status === ReadStatus.NotLeader || m.status === ReadStatus.LeaseExpired) &&
           isSafeIndex(m.index) &&
+          isSafeIndex(m.nonce) &&
           (m.leaderHint === null || isValidNodeId(m.leaderHint))
         );
       default:

@@ -17,7 +17,7 @@ interface Seen {
   committed: Map<number, { term: number; data: string; observedTerm: number }>;
   applied: Map<number, string>;
   appliedChecked: Map<string, number>;
-  commit: Map<string, number>;
+  commit: WeakMap<object, number>;
   persistedCommit: Map<string, number>;
   leaderLogs: Map<string, { term: number; terms: Map<number, number> }>;
 }
@@ -38,9 +38,12 @@ function check(net: TestNetwork, seen: Seen, where: string): void {
       fail(`${n.id}: snapshot ${st.snapshotIndex} applied ${st.appliedIndex} commit ${st.commitIndex} last ${st.lastIndex}`);
     }
     // commit monotonic (in memory while up; durable across restarts)
-    const pc = seen.commit.get(n.id) ?? 0;
+    // (a restarted core starts from the durable commit, which never goes back; see below)
+    const pc = seen.commit.get(n.core) ?? 0;
     if (st.commitIndex < pc) fail(`${n.id}: commit went back ${pc} -> ${st.commitIndex}`);
-    seen.commit.set(n.id, st.commitIndex);
+    seen.commit.set(n.core, st.commitIndex);
+    // what was applied (handed to the state machine) is never undone by a restart
+    if (st.commitIndex < n.appliedIndex) fail(`${n.id}: commit ${st.commitIndex} below applied state ${n.appliedIndex}`);
     const dc = n.storage.load().hardState.commit;
     if (dc < (seen.persistedCommit.get(n.id) ?? 0)) fail(`${n.id}: durable commit went back`);
     seen.persistedCommit.set(n.id, dc);
@@ -139,7 +142,7 @@ function randomRun(seed: number): { leaders: number; committed: number } {
     committed: new Map(),
     applied: new Map(),
     appliedChecked: new Map(),
-    commit: new Map(),
+    commit: new WeakMap(),
     persistedCommit: new Map(),
     leaderLogs: new Map(),
   };

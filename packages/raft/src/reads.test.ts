@@ -93,6 +93,33 @@ describe('thesis §6.4 ReadIndex', () => {
     expect((net.node('a').reads[0]!.error as NotLeaderError).leaderHint).toBeNull();
   });
 
+  it('an answer delayed across a follower restart cannot answer a new read with the same id', () => {
+    const net = new TestNetwork(ids);
+    const l = net.elect();
+    const [f] = others(l) as [string];
+    net.core(f).read(1, 'linearizable');
+    net.stabilize();
+    const old = net.node(f).reads[0]!;
+    expect(old.index).toBeGreaterThan(0);
+    const oldAnswer = { type: RaftMessageType.ReadIndexResponse, from: l, to: f, term: net.status(l).term, ids: [1], status: 0, index: 1, leaderHint: l, nonce: 0 } as const;
+    // Capture a real answer's nonce, then restart f and reuse read id 1.
+    net.core(f).read(2, 'linearizable');
+    net.drainAll();
+    const req = net.queue.find((m) => m.type === RaftMessageType.ReadIndex)!;
+    net.queue = [];
+    net.crash(f);
+    net.restart(f);
+    net.node(f).reads = [];
+    net.tick(1);
+    net.core(f).read(1, 'linearizable');
+    const dropped = net.status(f).droppedMessages;
+    net.deliver({ ...oldAnswer, nonce: (req as { nonce: number }).nonce });
+    expect(net.status(f).droppedMessages).toBe(dropped + 1);
+    expect(net.node(f).reads).toEqual([]);
+    net.stabilize();
+    expect(net.node(f).reads).toEqual([{ id: 1, index: net.status(l).commitIndex }]);
+  });
+
   it('a forwarded read fails fast when the follower sees the leader change', () => {
     const net = new TestNetwork(ids, { options: { preVote: false } });
     const l = net.elect();
