@@ -145,6 +145,8 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
   // leader state
   private readonly progress = new Map<NodeId, Progress>();
   private termStartIndex = 0;
+  /** Set once this leader sent TimeoutNow: its lease can no longer be trusted this term. */
+  private leaseRevoked = false;
   private committedCurrentTerm = false;
   private uncommittedSize = 0;
   private leadTransferee: NodeId | null = null;
@@ -645,14 +647,8 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
     this.leaseGuard = false;
     this.progress.clear();
     const last = log.lastIndex();
-    for (const id of allMembers(log.config)) {
-      const pr = this.newProgress(id, last + 1);
-      if (id === this.id) {
-        pr.match = log.persisted;
-        pr.state = 'replicate';
-      }
-      this.progress.set(id, pr);
-    }
+    this.refreshProgress(); // every member, in probe
+    this.leaseRevoked = false;
     this.committedCurrentTerm = false;
     this.uncommittedSize = 0;
     this.leadTransferee = null;
@@ -1011,6 +1007,9 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
   }
 
   private sendTimeoutNow(to: NodeId): void {
+    // The target will campaign past the voters' check-quorum stickiness, possibly later than
+    // we think (a delayed message): no more lease reads in this term.
+    this.leaseRevoked = true;
     this.send({ type: RaftMessageType.TimeoutNow, from: this.id, to, term: this.term });
   }
 
@@ -1156,7 +1155,9 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
     for (const id of members) {
       let pr = this.progress.get(id);
       if (!pr) {
-        pr = this.newProgress(id, log.lastIndex() + 1);
+        // Start by offering the last entry (the configuration entry that added the member, or
+        // the entry before a new leader's no-op): the first probe then carries data.
+        pr = this.newProgress(id, Math.max(log.offset + 1, log.lastIndex()));
         if (id === this.id) {
           pr.match = log.persisted;
           pr.state = 'replicate';
@@ -1239,6 +1240,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
 
   /** Whether the leader lease holds (thesis §6.4.1). */
   private leaseValid(): boolean {
+    if (this.leaseRevoked) return false;
     if (this.selfIsQuorum()) return true;
     const seq = this.quorumAckedSeq();
     if (seq === 0) return false;

@@ -234,4 +234,26 @@ describe('thesis §6.4.1 leader lease', () => {
     net.drainAll();
     expect(net.node(l).reads[0]!.error).toBeInstanceOf(LeaseExpiredError);
   });
+
+  it('after sending TimeoutNow a leader serves no lease read for the rest of its term (a delayed TimeoutNow may still elect the target)', () => {
+    const net = new TestNetwork(ids, { options: lease });
+    const l = net.elect();
+    net.tick(1);
+    const [f] = others(l) as [string];
+    net.core(l).transferLeadership(f);
+    const held = net.hold((m) => m.type === RaftMessageType.TimeoutNow);
+    expect(held).toHaveLength(1);
+    net.tick(12); // the transfer aborts; l keeps leading
+    expect(net.status(l)).toMatchObject({ role: 'leader', transferring: false });
+    net.core(l).read(2, 'lease');
+    net.drainAll();
+    expect(net.node(l).reads[0]!.error).toBeInstanceOf(LeaseExpiredError);
+    net.core(l).read(3, 'linearizable'); // ReadIndex still works
+    net.stabilize();
+    expect(net.node(l).reads[1]).toMatchObject({ id: 3 });
+    // The delayed TimeoutNow arrives: f takes over despite the voters' stickiness.
+    net.release();
+    net.stabilize();
+    expect(net.leader()).toBe(f);
+  });
 });
