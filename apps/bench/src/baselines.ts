@@ -31,6 +31,8 @@ export interface BaselineResult {
   readonly unit: string;
   /** What was measured, in one sentence. */
   readonly description: string;
+  /** Every sample taken (the rate kept is the best). */
+  readonly samples?: readonly number[];
 }
 
 /** In-flight window of the pipelined baselines, and the batch size of the batched SQLite one. */

@@ -31,6 +31,14 @@ export interface CellMeasurement extends ClosedLoopResult {
   readonly leader: string;
   /** Leader's commit index at the end. */
   readonly commitIndex: number;
+  /** `persist` calls per second, summed over replicas, during the window. */
+  readonly persistsPerSec?: number;
+  /** Mean entries per `persist` (per transaction) over every replica during the window. */
+  readonly entriesPerPersist?: number;
+  /** Protocol messages sent per committed operation, over every replica during the window. */
+  readonly messagesPerOp?: number;
+  /** ws cells: protocol messages per WebSocket frame (the transport's batching). */
+  readonly messagesPerFrame?: number;
   /** CPU profile files written, if profiling. */
   readonly profiles?: readonly string[];
 }

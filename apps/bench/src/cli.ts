@@ -43,7 +43,8 @@ const program = new Command()
   .option('--payloads <list>', 'only these payload sizes in bytes (e.g. 16,1024)')
   .option('--duration <s>', 'measurement window of each cell, seconds (default: 3 quick, 5 full)', seconds('--duration'))
   .option('--warmup <s>', 'warm-up of each cell, excluded from results, seconds', seconds('--warmup'), 1)
-  .option('--baseline-duration <s>', 'measurement time of each baseline, seconds', seconds('--baseline-duration'), 1)
+  .option('--baseline-duration <s>', 'measurement time of each baseline sample, seconds', seconds('--baseline-duration'), 0.5)
+  .option('--baselines-once', 'measure the baselines only before the cells (default: before and after, keeping the best of each)', false)
   .option('--tick-ms <ms>', 'ReplicatedLog tick in ms (default: the runtime default, 100)', (v) => parseIntList(v, '--tick-ms', 10_000)[0]!)
   .option('--no-baselines', 'skip the physical-limit baselines')
   .option('--no-peers', 'skip the peer libraries')
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
     duration?: number;
     warmup: number;
     baselineDuration: number;
+    baselinesOnce: boolean;
     tickMs?: number;
     baselines: boolean;
     peers: boolean;
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
     baselineMs: o.baselineDuration * 1000,
     ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
     baselines: o.baselines,
+    baselinesTwice: !o.baselinesOnce,
     peers: o.peers,
     peerClients: parseIntList(o.peerClients, '--peer-clients', 4096),
     failover: o.failover,

@@ -2,7 +2,18 @@
  * Builds a replica's parts for the bench: the protocol (loaded by name, so a protocol package
  * that has not landed yet only skips its cells), the storage and the state machine.
  */
-import { BinaryReader, BinaryWriter, type ApplyContext, type ConsensusProtocol, MemoryStorage, type StateMachine, type Storage } from '@synod/log';
+import {
+  BinaryReader,
+  BinaryWriter,
+  type ApplyContext,
+  type ConsensusProtocol,
+  type MaybePromise,
+  MemoryStorage,
+  type PersistBatch,
+  type PersistedState,
+  type StateMachine,
+  type Storage,
+} from '@synod/log';
 import { SqliteStorage } from '@synod/storage-sqlite';
 import { join } from 'node:path';
 import type { Protocol, StorageKind } from './matrix.js';
@@ -50,9 +61,58 @@ export async function protocolAvailable(name: Protocol): Promise<string | null> 
  * Builds one replica's storage. `sqlite` uses `@synod/storage-sqlite` with its own defaults
  * (WAL, synchronous=FULL) in `dir/<id>.db`.
  */
-export function createStorage(kind: StorageKind, dir: string, id: string): Storage {
-  if (kind === 'memory') return new MemoryStorage();
-  return new SqliteStorage({ path: join(dir, `${id}.db`) });
+export function createStorage(kind: StorageKind, dir: string, id: string): CountingStorage {
+  if (kind === 'memory') return new CountingStorage(new MemoryStorage());
+  return new CountingStorage(new SqliteStorage({ path: join(dir, `${id}.db`) }));
+}
+
+/**
+ * A {@link Storage} wrapper that counts `persist` calls and the entries they carry, so a cell
+ * can report its batching (entries per persist, i.e. per SQLite transaction and fsync).
+ */
+export class CountingStorage implements Storage {
+  /** `persist` calls so far. */
+  persists = 0;
+  /** Entries written so far. */
+  entries = 0;
+  constructor(readonly inner: Storage) {}
+  load(): MaybePromise<PersistedState> {
+    return this.inner.load();
+  }
+  persist(batch: PersistBatch): MaybePromise<void> {
+    this.persists++;
+    this.entries += batch.entries?.length ?? 0;
+    return this.inner.persist(batch);
+  }
+  close(): MaybePromise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Counters of one replica's I/O (see {@link CountingStorage} and `Transport.stats`). */
+export interface IoCounters {
+  readonly persists: number;
+  readonly entries: number;
+  /** Messages handed to the transport. */
+  readonly messages: number;
+}
+
+/** Sums I/O counters. */
+export function sumIo(list: readonly IoCounters[]): IoCounters {
+  return list.reduce((a, b) => ({ persists: a.persists + b.persists, entries: a.entries + b.entries, messages: a.messages + b.messages }), { persists: 0, entries: 0, messages: 0 });
+}
+
+/** Batching figures over a window from two counter samples summed over every replica. */
+export function batchingOf(start: IoCounters, end: IoCounters, ops: number, windowMs: number): { persistsPerSec: number; entriesPerPersist: number; messagesPerOp: number } {
+  const persists = end.persists - start.persists;
+  const entries = end.entries - start.entries;
+  const messages = end.messages - start.messages;
+  const r = (n: number) => Math.round(n * 100) / 100;
+  return {
+    persistsPerSec: r((persists / windowMs) * 1000),
+    entriesPerPersist: persists > 0 ? r(entries / persists) : 0,
+    messagesPerOp: ops > 0 ? r(messages / ops) : 0,
+  };
 }
 
 /**

@@ -47,6 +47,8 @@ export interface ReplicaStats {
   readonly peakRssMb: number;
   /** `performance.now()` of the replica when sampled. */
   readonly at: number;
+  /** Storage and transport counters so far. */
+  readonly io: { readonly persists: number; readonly entries: number; readonly messages: number; readonly frames: number };
 }
 
 /** Answers and events from a replica. */

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstCommit, cpuMicros, errorCode, peakRssMb, waitForLeader } from './cluster.js';
-import { CounterStateMachine, createStorage, loadProtocol, makePayload } from './components.js';
+import { batchingOf, CounterStateMachine, createStorage, type IoCounters, loadProtocol, makePayload, sumIo } from './components.js';
 import { runClosedLoop } from './load.js';
 import { cellKey, type CellSpec } from './matrix.js';
 import type { CellMeasurement, CellRunOptions } from './cell-types.js';
@@ -22,13 +22,16 @@ export async function runMemoryCell(spec: CellSpec, opts: CellRunOptions, protoc
   const dir = spec.storage === 'sqlite' ? mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'synod-bench-')) : '';
   const net = new MemoryNetwork({ scheduler: realScheduler });
   const ids: NodeId[] = Array.from({ length: spec.nodes }, (_, i) => `n${i + 1}`);
+  const storages = ids.map((id) => createStorage(spec.storage, dir, id));
+  const transports = ids.map((id) => net.connect(id));
+  const io = (): IoCounters => sumIo(storages.map((s, i) => ({ persists: s.persists, entries: s.entries, messages: transports[i]!.stats().sent })));
   const logs = ids.map(
     (id, i) =>
       new ReplicatedLog<number, 'count' | 'bytes', number>({
         id,
         protocol,
-        storage: createStorage(spec.storage, dir, id),
-        transport: net.connect(id),
+        storage: storages[i]!,
+        transport: transports[i]!,
         stateMachine: new CounterStateMachine(),
         bootstrap: ids,
         ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
@@ -41,6 +44,8 @@ export async function runMemoryCell(spec: CellSpec, opts: CellRunOptions, protoc
     let leader = await firstCommit(logs, payload);
     const profiler = opts.cpuProfDir ? new WindowProfiler() : null;
     let profileDone: Promise<string | null> = Promise.resolve(null);
+    let ioStart: IoCounters = io();
+    let ioEnd: IoCounters = ioStart;
     let cpuStart = 0;
     let wallStart = 0;
     let cpuEnd = 0;
@@ -61,10 +66,12 @@ export async function runMemoryCell(spec: CellSpec, opts: CellRunOptions, protoc
         void profiler?.start();
         cpuStart = cpuMicros();
         wallStart = performance.now();
+        ioStart = io();
       },
       onMeasureEnd: () => {
         cpuEnd = cpuMicros();
         wallEnd = performance.now();
+        ioEnd = io();
         if (profiler) profileDone = profiler.stop(join(opts.cpuProfDir!, `${cellKey(spec).replace(/\//g, '_')}.cpuprofile`));
       },
     });
@@ -77,6 +84,7 @@ export async function runMemoryCell(spec: CellSpec, opts: CellRunOptions, protoc
       processes: 1,
       leader: st.id,
       commitIndex: st.commitIndex,
+      ...batchingOf(ioStart, ioEnd, load.ops, wallEnd - wallStart),
       ...(profile ? { profiles: [profile] } : {}),
     };
   } finally {

@@ -42,10 +42,11 @@ export async function runReplicaProcess(): Promise<void> {
   });
   const protocol = await loadProtocol(init.protocol, init.protocolOptions ?? {});
   const transport = new WebSocketTransport({ id: init.id, listen: { host: '127.0.0.1', port: 0 } });
+  const storage = createStorage(init.storage, init.dir, init.id);
   const log = new ReplicatedLog<number, 'count' | 'bytes', number>({
     id: init.id,
     protocol,
-    storage: createStorage(init.storage, init.dir, init.id),
+    storage,
     transport,
     stateMachine: new CounterStateMachine(),
     bootstrap: init.ids,
@@ -86,7 +87,13 @@ export async function runReplicaProcess(): Promise<void> {
         break;
       }
       case 'stats': {
-        const v: ReplicaStats = { cpuMicros: cpuMicros(), peakRssMb: peakRssMb(), at: performance.now() };
+        const t = transport.stats();
+        const v: ReplicaStats = {
+          cpuMicros: cpuMicros(),
+          peakRssMb: peakRssMb(),
+          at: performance.now(),
+          io: { persists: storage.persists, entries: storage.entries, messages: t.sent, frames: t.framesSent },
+        };
         void reply(v);
         break;
       }

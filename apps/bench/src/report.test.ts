@@ -67,6 +67,16 @@ describe('Markdown report', () => {
     expect(md).toContain('- paxos/ws/sqlite/n3/c256/p16: @synod/paxos cannot be loaded');
   });
 
+  it('shows batching when the cells measured it', () => {
+    const r = fixtureReport();
+    const results: Record<string, unknown>[] = [...r.results];
+    results[1] = { ...r.results[1]!, persistsPerSec: 3800, entriesPerPersist: 126.5, messagesPerOp: 0.03 };
+    const out = renderMarkdown(parseBenchReport({ ...r, results }), { chartPath: null });
+    expect(out).toContain('## Batching');
+    expect(out).toContain('| raft | memory | memory | 3 | 256 | 16 | 3,800 | 126.5 | 0.03 | – |');
+    expect(md).not.toContain('## Batching');
+  });
+
   it('can nest under another document', () => {
     expect(renderMarkdown(report(), { chartPath: null, headingLevel: 2 })).toMatch(/^## synod benchmark/);
   });

@@ -15,6 +15,10 @@ export interface ResultExtras {
   readonly peakRssMb?: number;
   readonly errors?: number;
   readonly limitedBy?: string;
+  readonly persistsPerSec?: number;
+  readonly entriesPerPersist?: number;
+  readonly messagesPerOp?: number;
+  readonly messagesPerFrame?: number;
   readonly profile?: {
     readonly file?: string;
     readonly owners: readonly { owner: string; share: number }[];
@@ -118,14 +122,35 @@ export function renderMarkdown(report: BenchReport, o: MarkdownOptions): string 
   }
   if (o.chartPath) lines.push(`![Throughput against concurrent clients](${o.chartPath})`, '');
 
+  const batched = report.results.filter((r) => extras(r).entriesPerPersist !== undefined);
+  if (batched.length > 0) {
+    lines.push(`${h(2)} Batching`, '');
+    lines.push(
+      mdTable(
+        ['protocol', 'transport', 'storage', 'nodes', 'clients', 'payload B', 'persists/s (all replicas)', 'entries per persist', 'messages per op', 'messages per ws frame'],
+        batched.map((r) => {
+          const x = extras(r);
+          return [r.protocol, r.transport, r.storage, String(r.nodes), String(r.clients), String(r.payloadBytes), fmtRate(x.persistsPerSec ?? 0), String(x.entriesPerPersist ?? '–'), String(x.messagesPerOp ?? '–'), x.messagesPerFrame === undefined ? '–' : String(x.messagesPerFrame)];
+        }),
+        ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+      'A persist is one `Storage.persist` call (one SQLite transaction and fsync with SQLite storage); entries per persist is the group commit the runtime achieved. Messages per op counts protocol messages of every replica per committed write.',
+      '',
+    );
+  }
+
   lines.push(`${h(2)} Baselines (physical limits, same run)`, '');
   if (report.baselines.length === 0) lines.push('Not measured in this run.', '');
   else
     lines.push(
       mdTable(
-        ['name', 'per second', 'unit', 'what'],
-        report.baselines.map((b) => [b.name, fmtRate(b.opsPerSec), str((b as { unit?: string }).unit, ''), str((b as { description?: string }).description, '')]),
-        ['l', 'r', 'l', 'l'],
+        ['name', 'per second (best)', 'samples (before / after the cells)', 'unit', 'what'],
+        report.baselines.map((b) => {
+          const x = b as typeof b & { unit?: string; description?: string; samples?: number[] };
+          return [b.name, fmtRate(b.opsPerSec), x.samples && x.samples.length > 1 ? x.samples.map(fmtRate).join(' / ') : '', str(x.unit, ''), str(x.description, '')];
+        }),
+        ['l', 'r', 'r', 'l', 'l'],
       ),
       '',
     );

@@ -2,12 +2,16 @@
  * Smoke runs of every measuring path, tiny and short. They check shape and sanity (something
  * was measured), never speed.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { measureInprocRoundTrips, measureSqliteAppend, measureWsRoundTrips } from './baselines.js';
 import { measureFailoverOnce } from './failover.js';
 import { runMemoryCell } from './memory-cell.js';
 import { runLiferaft } from './peers/liferaft.js';
+import { summarizeProfileFile } from './profile.js';
 import { runWsCell } from './ws-cell.js';
 
 // Child processes run the TypeScript entry through tsx, reading workspace packages from src/.
@@ -24,6 +28,21 @@ describe('in-process cells', () => {
     expect(['n1', 'n2', 'n3']).toContain(m.leader);
     expect(m.processes).toBe(1);
     expect(m.peakRssMb).toBeGreaterThan(0);
+  });
+
+  it('paxos, memory transport and storage, 3 nodes, 16 clients, with a window profile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'synod-bench-test-'));
+    try {
+      const m = await runMemoryCell({ protocol: 'paxos', transport: 'memory', storage: 'memory', nodes: 3, clients: 16, payloadBytes: 16 }, { warmupMs: 200, durationMs: 400, cpuProfDir: dir });
+      expect(m.ops).toBeGreaterThan(0);
+      expect(m.entriesPerPersist).toBeGreaterThan(0);
+      expect(m.messagesPerOp).toBeGreaterThan(0);
+      expect(m.profiles).toHaveLength(1);
+      const s = summarizeProfileFile(m.profiles![0]!);
+      expect(s.owners.some((o) => o.owner === '@synod/log')).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('raft, memory transport, SQLite storage, 1 client, 1 KiB payloads', async () => {

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import type { CellMeasurement, CellRunOptions } from './cell-types.js';
+import { batchingOf, sumIo } from './components.js';
 import type { ReplicaStats } from './ipc.js';
 import type { ClosedLoopResult } from './load.js';
 import { cellKey, type CellSpec } from './matrix.js';
@@ -51,6 +52,10 @@ export async function runWsCell(spec: CellSpec, opts: CellRunOptions, childEntry
     const s1 = (await (endP ?? sample())) as (ReplicaStats | null)[];
     let cpu = 0;
     let rss = 0;
+    const ok = s0.map((a, i) => (a && s1[i] ? i : -1)).filter((i) => i >= 0);
+    const io0 = sumIo(ok.map((i) => s0[i]!.io));
+    const io1 = sumIo(ok.map((i) => s1[i]!.io));
+    const frames = ok.reduce((n, i) => n + s1[i]!.io.frames - s0[i]!.io.frames, 0);
     s0.forEach((a, i) => {
       const b = s1[i];
       if (a && b) cpu += (b.cpuMicros - a.cpuMicros) / ((b.at - a.at) * 1000);
@@ -65,6 +70,8 @@ export async function runWsCell(spec: CellSpec, opts: CellRunOptions, childEntry
       processes: cluster.replicas.length,
       leader: st.id,
       commitIndex: st.commitIndex,
+      ...batchingOf(io0, io1, load.ops, load.windowMs),
+      messagesPerFrame: frames > 0 ? Math.round(((io1.messages - io0.messages) / frames) * 100) / 100 : 0,
       ...(profiles.length ? { profiles } : {}),
     };
   } finally {
