@@ -151,7 +151,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
   private uncommittedSize = 0;
   private leadTransferee: NodeId | null = null;
   private transferElapsed = 0;
-  private promotion: { id: NodeId; deadline: number } | null = null;
+  private promotion: { id: NodeId; deadline: number; address: string | undefined } | null = null;
   private needAppendBroadcast = false;
   private needCommitBroadcast = false;
   private heartbeatSeq = 0;
@@ -381,7 +381,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       }
       case 'addVoter': {
         if (c.voters.includes(id)) return;
-        this.promotion = { id, deadline: this.ticks + this.o.promotionTimeoutElections * this.o.electionTicks };
+        this.promotion = { id, deadline: this.ticks + this.o.promotionTimeoutElections * this.o.electionTicks, address: change.address };
         if (c.learners.includes(id)) {
           // Promote once caught up (thesis §4.2.1), through a joint configuration.
           this.maybePromote();
@@ -1104,7 +1104,8 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       learners: c.learners.filter((x) => x !== p.id),
       outgoingVoters: [...c.voters],
     };
-    if (c.addresses) next.addresses = c.addresses;
+    if (p.address !== undefined) next.addresses = { ...(c.addresses ?? {}), [p.id]: p.address };
+    else if (c.addresses) next.addresses = c.addresses;
     this.appendEntry(EntryType.Config, encodeConfiguration(next));
   }
 
