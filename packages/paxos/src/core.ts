@@ -774,8 +774,8 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
       return true;
     }
     if (!same) {
-      if (this.role === 'leader' || this.role === 'candidate') this.becomeFollower(null);
-      else if (this.leader !== null) this.becomeFollower(null);
+      // Promising a new ballot ends whatever leadership we had or followed.
+      if (this.role === 'leader' || this.role === 'candidate' || this.leader !== null) this.becomeFollower(null);
       this.setPromise(m.round, p);
       this.electionElapsed = 0;
     }

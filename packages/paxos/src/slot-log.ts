@@ -126,12 +126,8 @@ export class SlotLog {
   compact(index: number, term: number, config?: Configuration): void {
     if (index <= this.offset) return;
     const base = config ?? this.configAt(index + 1);
-    const drop = Math.min(index - this.offset, this.arr.length);
-    this.arr.splice(0, drop);
-    if (index > this.offset + drop) {
-      // The snapshot reaches past every entry we held: the log restarts empty above it.
-      this.arr = [];
-    }
+    // When the snapshot reaches past every entry held, the log restarts empty above it.
+    this.arr.splice(0, Math.min(index - this.offset, this.arr.length));
     this.offset = index;
     this.offsetTerm = term;
     this.base = base;
