@@ -50,7 +50,7 @@ export interface Entry {
 export interface HardState {
   /** currentTerm (Raft) or the highest promised ballot (Paxos). Never decreases. */
   readonly term: number;
-  /** votedFor in `term` (Raft), or `null`. Paxos cores keep `null`. */
+  /** votedFor in `term` (Raft); for Paxos, the owner of the promised ballot (`term` is its round); or `null`. */
   readonly vote: NodeId | null;
   /** commitIndex (Raft) or chosen watermark (Paxos) known when persisted; never decreases. */
   readonly commit: number;
