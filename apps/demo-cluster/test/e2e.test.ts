@@ -1,5 +1,6 @@
 /**
- * End to end, as a person would run it: `node dist/cli.js --nodes 3` as a real process tree,
+ * End to end, as a person would run it: `node dist/cli.js --nodes 3` as a real process tree
+ * (with a low snapshot threshold, so snapshots, log compaction and snapshot restore are in play),
  * 200 writes through the gateway, SIGKILL the leader, a new leader, every key read back, the
  * old leader restarted and caught up; then stop the demo (no orphans), start it again on the
  * same data dir (the data is still there), and kill 2 of 3 (503, no leader).
@@ -19,7 +20,7 @@ describe.each(PROTOCOLS)('demo end to end (%s)', (protocol) => {
   beforeAll(async () => {
     port = await freePortBlock(8);
     dataDir = tempDataDir();
-    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '2500'] });
+    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '2500', '--snapshot-entries', '64'] });
   });
 
   afterAll(async () => {
@@ -83,6 +84,9 @@ describe.each(PROTOCOLS)('demo end to end (%s)', (protocol) => {
       return leader && old.alive && old.appliedIndex !== null && old.appliedIndex >= leader.appliedIndex! && old.appliedIndex > KEYS;
     }, 60_000);
     // Its own state machine has every key (a stale read answers from that replica alone).
+    // With --snapshot-entries 64 the replicas have compacted their logs by now.
+    const c = await demo.cluster();
+    expect(Math.max(...c.nodes.map((n) => n.snapshotIndex ?? 0))).toBeGreaterThan(0);
     const a = await demo.request('GET', `/kv/key-${KEYS - 1}?consistency=stale&node=${firstLeader}`);
     expect(a.status).toBe(200);
     expect(a.text).toBe(value(KEYS - 1));
@@ -131,7 +135,7 @@ describe.each(PROTOCOLS)('demo end to end (%s)', (protocol) => {
     expect(code).toBe(0);
     await waitUntil('every replica to exit', async () => pids.every((p) => !pidAlive(p)), 15_000);
 
-    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '2500'] });
+    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '2500', '--snapshot-entries', '64'] });
     const c = await demo.cluster();
     expect(c.nodes.map((n) => n.id)).toEqual(['n1', 'n2', 'n3']);
     for (const i of [0, 99, KEYS - 1]) {

@@ -73,6 +73,7 @@ export interface NodeJson {
   commitIndex: number | null;
   appliedIndex: number | null;
   lastIndex: number | null;
+  snapshotIndex: number | null;
   membership: 'voter' | 'learner' | 'none';
   isolated: boolean;
   pid: number | null;
