@@ -41,14 +41,14 @@ const program = new Command()
   .option('--nodes <list>', 'only these cluster sizes (e.g. 3,5)')
   .option('--clients <list>', 'only these client counts (e.g. 1,16,256)')
   .option('--payloads <list>', 'only these payload sizes in bytes (e.g. 16,1024)')
-  .option('--duration <s>', 'measurement window of each cell, seconds (default: 3 quick, 5 full)', seconds('--duration'))
+  .option('--duration <s>', 'measurement window of each cell, seconds (default: 2.5 quick, 5 full)', seconds('--duration'))
   .option('--warmup <s>', 'warm-up of each cell, excluded from results, seconds', seconds('--warmup'), 1)
   .option('--baseline-duration <s>', 'measurement time of each baseline sample, seconds', seconds('--baseline-duration'), 0.5)
   .option('--baselines-once', 'measure the baselines only before the cells (default: before and after, keeping the best of each)', false)
   .option('--tick-ms <ms>', 'ReplicatedLog tick in ms (default: the runtime default, 100)', (v) => parseIntList(v, '--tick-ms', 10_000)[0]!)
   .option('--no-baselines', 'skip the physical-limit baselines')
   .option('--no-peers', 'skip the peer libraries')
-  .option('--peer-clients <list>', 'client counts of the peer runs', '1,16')
+  .option('--peer-clients <list>', 'client counts of the peer runs (default: 1 quick, 1,16 full)')
   .option('--no-failover', 'skip the failover measurement')
   .option('--failover-runs <n>', 'failover runs per protocol (the median is reported; default 3 quick, 5 full)', (v) => parseIntList(v, '--failover-runs', 100)[0]!)
   .option('--profile', 'write V8 CPU profiles of every cell (node --cpu-prof) to <out>/profiles and summarize them in the report', false)
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     tickMs?: number;
     baselines: boolean;
     peers: boolean;
-    peerClients: string;
+    peerClients?: string;
     failover: boolean;
     failoverRuns?: number;
     profile: boolean;
@@ -99,13 +99,13 @@ async function main(): Promise<void> {
     full: o.full,
     filter,
     warmupMs: o.warmup * 1000,
-    durationMs: (o.duration ?? (o.full ? 5 : 3)) * 1000,
+    durationMs: (o.duration ?? (o.full ? 5 : 2.5)) * 1000,
     baselineMs: o.baselineDuration * 1000,
     ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
     baselines: o.baselines,
     baselinesTwice: !o.baselinesOnce,
     peers: o.peers,
-    peerClients: parseIntList(o.peerClients, '--peer-clients', 4096),
+    peerClients: parseIntList(o.peerClients ?? (o.full ? '1,16' : '1'), '--peer-clients', 4096),
     failover: o.failover,
     failoverRuns: o.failoverRuns ?? (o.full ? 5 : 3),
     profile: o.profile,

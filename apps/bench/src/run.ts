@@ -150,12 +150,19 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
   const peerSteps = o.peers ? o.peerClients.length : 0;
   o.onPlan?.(baselineSteps + runnable.length + peerSteps + fProtocols.length * o.failoverRuns);
 
+  const phaseSec: Record<string, number> = {};
+  let phaseStart = Date.now();
+  const phase = (name: string) => {
+    phaseSec[name] = Math.round((Date.now() - phaseStart) / 100) / 10;
+    phaseStart = Date.now();
+  };
   // 1. Baselines.
   let baselines: BaselineResult[] = [];
   if (o.baselines) {
     baselines = await measureBaselines({ payloads, durationMs: o.baselineMs, childEntry: o.childEntry, ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}), onStep: (n) => o.onStep?.(`baseline ${n}`) });
   }
 
+  phase('baselines');
   // 2. Cells.
   const profDir = o.profile ? join(o.outDir, 'profiles') : undefined;
   if (profDir) {
@@ -209,6 +216,7 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
     }
   }
 
+  phase('cells');
   // Baselines again, keeping the best sample of each; then every cell's ratio to its limit.
   if (twice) {
     const again = await measureBaselines({ payloads, durationMs: o.baselineMs, childEntry: o.childEntry, ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}), onStep: (n) => o.onStep?.(`baseline ${n} (again)`) });
@@ -225,6 +233,7 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
     Object.assign(r, { ratioToLimit: ratioToLimit(r.opsPerSec, limit), limit: limit?.name ?? null, limitOpsPerSec: limit ? limit.opsPerSec : null });
   }
 
+  phase('baselinesAgain');
   // 3. Peers.
   const peers: BenchReport['peers'] = [];
   if (o.peers) {
@@ -252,6 +261,7 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
     }
   }
 
+  phase('peers');
   // 4. Failover.
   const failover: BenchReport['failover'] = [];
   for (const protocol of fProtocols) {
@@ -273,6 +283,7 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
     }
   }
 
+  phase('failover');
   const report = parseBenchReport({
     machine: {
       ...machine,
@@ -287,6 +298,7 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
         stateMachine: 'counter (returns the index)',
       },
       elapsedSec: Math.round((Date.now() - started.getTime()) / 1000),
+      phaseSec,
     },
     baselines,
     results,
