@@ -3,7 +3,7 @@
  * NotLeader hints, retries after a leader dies with the SAME session and sequence number
  * (exactly-once), 503 when no leader appears, and the persisted member list.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -83,7 +83,10 @@ class TestSupervisor extends Supervisor {
 
 const running: Supervisor[] = [];
 afterEach(async () => {
-  for (const s of running.splice(0)) await s.stop();
+  for (const s of running.splice(0)) {
+    await s.stop();
+    rmSync(s.dataDir, { recursive: true, force: true });
+  }
 });
 
 async function makeSupervisor(overrides: Partial<DemoOptions> = {}): Promise<TestSupervisor> {

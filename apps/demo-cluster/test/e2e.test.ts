@@ -5,6 +5,7 @@
  * old leader restarted and caught up; then stop the demo (no orphans), start it again on the
  * same data dir (the data is still there), and kill 2 of 3 (503, no leader).
  */
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoProcess, freePortBlock, pidAlive, PROTOCOLS, tempDataDir, waitUntil } from './harness.js';
 
@@ -25,6 +26,7 @@ describe.each(PROTOCOLS)('demo end to end (%s)', (protocol) => {
 
   afterAll(async () => {
     await demo?.kill();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('reports the cluster with every field the contract names', async () => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoProcess, freePortBlock, PROTOCOLS, tempDataDir, waitUntil } from './harness.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 describe.each(PROTOCOLS)('demo gateway operations (%s)', (protocol) => {
@@ -20,6 +20,7 @@ describe.each(PROTOCOLS)('demo gateway operations (%s)', (protocol) => {
 
   afterAll(async () => {
     await demo?.stop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('answers bad requests with a 4xx and a JSON reason', async () => {
