@@ -30,7 +30,11 @@ export interface Operation<I = unknown, O = unknown> {
   readonly status: OpStatus;
   /** Logical time of the invocation (strictly increasing over all recorded events). */
   readonly call: number;
-  /** Logical time of the completion; `Infinity` when `status` is `unknown`. */
+  /**
+   * Logical time of the completion; `Infinity` when `status` is `unknown`, unless the simulator
+   * learned that the operation took effect by some time (then it is that time, and the output
+   * stays unknown).
+   */
   readonly return: number;
   /** Virtual time of the invocation, in ms. */
   readonly callTime: number;
@@ -54,6 +58,7 @@ interface OpenOp<I, O> {
   returnTime: number;
   node?: string;
   error?: string;
+  resolved?: boolean;
 }
 
 /**
@@ -114,6 +119,35 @@ export class HistoryRecorder<I = unknown, O = unknown> {
     if (error !== undefined) op.error = error;
   }
 
+  /**
+   * Takes a logical timestamp without recording anything (for an observation made outside the
+   * clients, e.g. the simulator seeing a command applied).
+   */
+  mark(): number {
+    return ++this.events;
+  }
+
+  /**
+   * Completes an unknown operation with what was learned outside the client: it took effect
+   * before logical time `event` (see {@link mark}), output still unknown. The checker then treats
+   * it as a definite operation whose output is not checked.
+   */
+  resolve(id: number, event: number, time: number): void {
+    const op = this.ops[id];
+    if (!op || op.status !== 'unknown') return;
+    op.return = event;
+    op.returnTime = time;
+    op.resolved = true;
+  }
+
+  /** Marks an unknown operation as never having taken effect (status becomes `fail`). */
+  discard(id: number, error: string): void {
+    const op = this.ops[id];
+    if (!op || op.status !== 'unknown') return;
+    op.status = 'fail';
+    op.error = error;
+  }
+
   /** Number of operations invoked so far. */
   get size(): number {
     return this.ops.length;
@@ -139,9 +173,9 @@ export class HistoryRecorder<I = unknown, O = unknown> {
         output: o.output,
         status: o.status ?? 'unknown',
         call: o.call,
-        return: o.status === 'unknown' || o.status === null ? Number.POSITIVE_INFINITY : o.return,
+        return: o.status === null || (o.status === 'unknown' && !o.resolved) ? Number.POSITIVE_INFINITY : o.return,
         callTime: o.callTime,
-        returnTime: o.status === 'unknown' || o.status === null ? Number.POSITIVE_INFINITY : o.returnTime,
+        returnTime: o.status === null || (o.status === 'unknown' && !o.resolved) ? Number.POSITIVE_INFINITY : o.returnTime,
         ...(o.node !== undefined ? { node: o.node } : {}),
         ...(o.error !== undefined ? { error: o.error } : {}),
       };

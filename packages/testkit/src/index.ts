@@ -6,3 +6,7 @@
 export * from './history.js';
 export * from './linearizability.js';
 export * from './kv-model.js';
+export * from './invariants.js';
+export * from './sim-storage.js';
+export * from './skewed-scheduler.js';
+export * from './simulator.js';

@@ -270,7 +270,8 @@ describe('checkLinearizability: generated histories', () => {
     expect(h.length).toBe(10_000);
     expect(checkLinearizability(kvModel, h).outcome).toBe('ok');
     // Corrupt the last successful read of a key that was written: it now sees a value never written.
-    const idx = h.findLastIndex((o) => o.status === 'ok' && o.input.f === 'get');
+    let idx = h.length - 1;
+    while (!(h[idx]!.status === 'ok' && h[idx]!.input.f === 'get')) idx--;
     const bad = h.slice();
     bad[idx] = { ...h[idx]!, output: { value: 'never-written' } };
     const r = checkLinearizability(kvModel, bad);
