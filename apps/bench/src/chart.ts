@@ -10,7 +10,7 @@ import type { ResultRecord } from './schema.js';
 /** The vega-lite specification of the chart for `results` (exported for tests). */
 export function throughputSpec(results: readonly ResultRecord[]): TopLevelSpec {
   const values = results.map((r) => ({
-    series: `${r.protocol} · ${r.storage} storage`,
+    series: `${r.protocol} · ${r.storage}`,
     transport: `${r.transport} transport`,
     payload: `${r.payloadBytes} B`,
     nodes: `${r.nodes} nodes`,
@@ -34,8 +34,8 @@ export function throughputSpec(results: readonly ResultRecord[]): TopLevelSpec {
           encoding: {
             x: { field: 'clients', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'concurrent clients', axis: { values: [1, 4, 16, 64, 256] } },
             y: { field: 'opsPerSec', type: 'quantitative', scale: { type: 'log' }, title: 'ops/s', axis: { format: '~s' } },
-            color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 2 } },
-            strokeDash: { field: 'nodes', type: 'nominal', title: null },
+            color: { field: 'series', type: 'nominal', title: 'protocol · storage', legend: { orient: 'bottom', columns: 4, labelLimit: 400 } },
+            strokeDash: { field: 'nodes', type: 'nominal', title: null, legend: { labelLimit: 400 } },
             detail: { field: 'nodes', type: 'nominal' },
             tooltip: [{ field: 'series' }, { field: 'nodes' }, { field: 'clients' }, { field: 'opsPerSec' }],
           },

@@ -51,7 +51,8 @@ export interface ProfileSummary {
  * Who a call frame belongs to: `@synod/<pkg>` for workspace packages (source or dist), the npm
  * package name under node_modules, `node` for Node's own modules, `(gc)`, `(idle)`,
  * `(program)` (V8 and native code without a JS frame), or `(native)` for other frames with no
- * script ({@link summarizeProfile} then charges them to their JavaScript caller's owner).
+ * script ({@link summarizeProfile} then charges them to their JavaScript caller's owner, or to
+ * `(profiler)` when the caller is the inspector session that runs the profiler).
  */
 export function ownerOf(url: string, functionName: string): string {
   if (functionName === '(garbage collector)') return '(gc)';
@@ -123,13 +124,16 @@ export function summarizeProfile(p: CpuProfile, file = '', topN = 12): ProfileSu
     let location = cf.url ? `${shortFile(cf.url)}:${cf.lineNumber + 1}` : '(native)';
     if (owner === '(native)') {
       const caller = jsCaller(n.id);
-      if (caller) {
+      if (caller?.callFrame.url === 'node:inspector') {
+        // The profiler's own session traffic (start/stop) inside the window.
+        owner = '(profiler)';
+      } else if (caller) {
         owner = `${ownerOf(caller.callFrame.url, caller.callFrame.functionName)} (native)`;
         location = `native, called from ${caller.callFrame.functionName || '(anonymous)'} ${shortFile(caller.callFrame.url)}:${caller.callFrame.lineNumber + 1}`;
       }
     }
     owners.set(owner, (owners.get(owner) ?? 0) + us);
-    if (owner === '(idle)' || owner === '(gc)' || owner === '(program)' || owner === '(root)') continue;
+    if (owner === '(idle)' || owner === '(gc)' || owner === '(program)' || owner === '(root)' || owner === '(profiler)') continue;
     const fn = cf.functionName || '(anonymous)';
     const key = `${fn}@${location}`;
     const cur = fns.get(key);
@@ -163,7 +167,7 @@ export function summarizeProfileFile(file: string, topN = 12): ProfileSummary {
  */
 export function describeLimit(s: ProfileSummary): string {
   const idle = s.owners.find((o) => o.owner === '(idle)')?.share ?? 0;
-  const busy = s.owners.filter((o) => o.owner !== '(idle)' && o.owner !== '(root)').slice(0, 3);
+  const busy = s.owners.filter((o) => o.owner !== '(idle)' && o.owner !== '(root)' && o.owner !== '(profiler)').slice(0, 3);
   const parts = busy.map((o) => `${o.owner} ${(o.share * 100).toFixed(0)}%`);
   return `main thread busy ${((1 - idle) * 100).toFixed(0)}%: ${parts.join(', ')}`;
 }

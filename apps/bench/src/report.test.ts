@@ -96,14 +96,14 @@ describe('terminal table', () => {
 describe('chart', () => {
   it('plots ops/s against clients, one series per protocol and storage, a panel per transport', () => {
     const spec = throughputSpec(report().results) as unknown as { data: { values: { series: string; transport: string }[] } };
-    expect(new Set(spec.data.values.map((v) => v.series))).toEqual(new Set(['raft · memory storage', 'paxos · memory storage', 'raft · sqlite storage']));
+    expect(new Set(spec.data.values.map((v) => v.series))).toEqual(new Set(['raft · memory', 'paxos · memory', 'raft · sqlite']));
     expect(new Set(spec.data.values.map((v) => v.transport))).toEqual(new Set(['memory transport', 'ws transport']));
   });
 
   it('renders an SVG headless', async () => {
     const svg = await renderThroughputSvg(report().results);
     expect(svg.startsWith('<svg')).toBe(true);
-    expect(svg).toContain('raft · memory storage');
+    expect(svg).toContain('raft · memory');
     expect(svg).toContain('concurrent clients');
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
   });
