@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     failoverRuns: o.failoverRuns ?? (o.full ? 5 : 3),
     profile: o.profile,
     outDir,
-    command: ['pnpm bench', ...process.argv.slice(2)].join(' '),
+    command: ['pnpm bench', ...process.argv.slice(2).filter((a) => a !== '--quiet')].join(' '),
     childEntry: join(here, 'child.js'),
     ...(o.tmpDir ? { tmpDir: resolve(o.tmpDir) } : {}),
     onPlan: (n) => {
