@@ -10,3 +10,4 @@ export * from './invariants.js';
 export * from './sim-storage.js';
 export * from './skewed-scheduler.js';
 export * from './simulator.js';
+export * from './cluster.js';

@@ -85,15 +85,39 @@ export class InvariantChecker {
   /** Number of checks run (events checked). */
   checks = 0;
 
-  constructor(readonly profile: InvariantProfile) {}
+  /** node → the newest hard state it persisted (kept across its crashes). */
+  private readonly durable = new Map<NodeId, { term: number; vote: NodeId | null }>();
 
   /**
-   * Called with every persisted batch of `node`, with its status at that moment (before the
-   * runtime sends the messages of that Ready). Checks Leader Append-Only and Log Matching's
+   * @param profile which protocol's invariants to check.
+   * @param durableState also check that persisted term/vote never go back across crashes
+   *   (default true).
+   */
+  constructor(
+    readonly profile: InvariantProfile,
+    readonly durableState = true,
+  ) {}
+
+  /**
+   * Called with every persisted batch of `node`, with a getter of its status at that moment
+   * (before the runtime sends the messages of that Ready) and its log before the batch. Checks Leader Append-Only and Log Matching's
    * "one entry per (index, term)" (Raft).
    */
-  onPersist(node: NodeId, batch: PersistBatch, status: CoreStatus | null, before: ReadonlyMap<number, Entry>, time: number): InvariantViolation | null {
+  onPersist(node: NodeId, batch: PersistBatch, statusOf: () => CoreStatus | null, before: ReadonlyMap<number, Entry>, time: number): InvariantViolation | null {
+    const hs = batch.hardState;
+    if (hs && this.durableState) {
+      // Raft Figure 2: currentTerm and votedFor are persistent; a Paxos promise never goes back.
+      const prev = this.durable.get(node);
+      if (prev && hs.term < prev.term) {
+        return { invariant: 'term-durability', message: `${node} persisted term ${hs.term} after having persisted term ${prev.term}`, time, node };
+      }
+      if (this.profile === 'raft' && prev && hs.term === prev.term && prev.vote !== null && hs.vote !== prev.vote) {
+        return { invariant: 'vote-durability', message: `${node} persisted vote ${hs.vote} in term ${hs.term} after having voted for ${prev.vote}`, time, node };
+      }
+      this.durable.set(node, { term: hs.term, vote: hs.vote });
+    }
     if (this.profile !== 'raft') return null;
+    const status = batch.truncateFrom != null || (batch.entries?.length ?? 0) > 0 ? statusOf() : null;
     if (status?.role === 'leader') {
       if (batch.truncateFrom != null) {
         for (const k of before.keys()) {
@@ -195,6 +219,10 @@ export class InvariantChecker {
     }
     if (s.commitIndex < t.commit) {
       return { invariant: 'commit-only-advances', message: `${node}: commitIndex went back from ${t.commit} to ${s.commitIndex}`, time, node };
+    }
+    const d = this.durableState ? this.durable.get(node) : undefined;
+    if (d && s.term < d.term) {
+      return { invariant: 'term-durability', message: `${node}: term ${s.term} is below the term ${d.term} it persisted before`, time, node };
     }
     if (s.term < t.term) {
       return { invariant: 'term-only-advances', message: `${node}: term went back from ${t.term} to ${s.term}`, time, node };

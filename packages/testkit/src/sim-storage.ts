@@ -18,7 +18,7 @@ import {
 /**
  * Deliberate storage bugs, for negative controls only (the simulator must catch them):
  * - `forget-vote`: after a crash, the hard state comes back without the vote (Raft `votedFor`)
- *   and, for Paxos, with the promise lowered to the highest ballot of a stored entry — as a
+ *   or, for Paxos ({@link SimStorage.forgetPromise}), without the promise (ballot 0) — as a
  *   store that did not fsync its hard state would.
  */
 export type StorageBug = 'forget-vote';
@@ -54,11 +54,8 @@ export class SimStorage implements Storage {
     const st = this.inner.load();
     if (this.crashed && this.bug === 'forget-vote') {
       this.crashed = false;
-      let term = st.hardState.term;
-      if (this.forgetPromise) {
-        term = st.snapshot?.meta.term ?? 0;
-        for (const e of st.entries) if (e.term > term) term = e.term;
-      }
+      // Raft keeps its term and loses votedFor; Paxos loses its promise (back to no promise).
+      const term = this.forgetPromise ? 0 : st.hardState.term;
       return { ...st, hardState: { term, vote: null, commit: st.hardState.commit } };
     }
     this.crashed = false;

@@ -6,33 +6,15 @@
  * history; invariant checks after every event; a linearizability check at the end. ONE seeded
  * PRNG makes every choice, so a seed replays a run exactly.
  */
-import {
-  type ConsensusProtocol,
-  createRandom,
-  type Message,
-  NotLeaderError,
-  type NodeId,
-  type Random,
-  ReplicatedLog,
-  type ReplicatedLogStatus,
-  SynodError,
-  TimeoutError,
-  type Transport,
-  VirtualScheduler,
-} from '@synod/log';
-import { decodeKvCommand, encodeKvCommand, type KvCommand, type KvQuery, type KvQueryResult, type KvResult, KvStateMachine, toBytes, toText } from '@synod/kv';
-import { paxos, type PaxosOptions } from '@synod/paxos';
-import { raft, type RaftOptions } from '@synod/raft';
-import { MemoryNetwork } from '@synod/transport-memory';
+import { createRandom, type NodeId, NotLeaderError, SynodError, TimeoutError } from '@synod/log';
+import { decodeKvCommand, encodeKvCommand, type KvCommand, type KvQueryResult, type KvResult, toBytes, toText } from '@synod/kv';
+import type { PaxosOptions } from '@synod/paxos';
+import type { RaftOptions } from '@synod/raft';
+import { type ProtocolName, SimCluster, type SimReplica } from './cluster.js';
 import { HistoryRecorder } from './history.js';
-import { type InvariantProfile, InvariantChecker, type InvariantViolation, type ReplicaView } from './invariants.js';
+import type { InvariantViolation } from './invariants.js';
 import { type KvInput, type KvOperation, type KvOutput, kvModel } from './kv-model.js';
 import { checkLinearizability, type LinearizabilityFailure } from './linearizability.js';
-import { RecordingStateMachine, SimStorage } from './sim-storage.js';
-import { SkewedScheduler } from './skewed-scheduler.js';
-
-/** The protocols the simulator knows by name. */
-export type ProtocolName = 'raft' | 'paxos';
 
 /** Which faults the nemesis injects. Every field defaults to `true` (all on). */
 export interface NemesisOptions {
@@ -106,6 +88,11 @@ export interface SimulationOptions {
    * effect. Default true (it keeps the linearizability search small).
    */
   readonly resolveUnknown?: boolean;
+  /**
+   * Check that persisted hard state (term, vote, promise) never goes back across crashes
+   * (default true). Turn off to measure how soon a durability bug shows in its consequences.
+   */
+  readonly durableStateChecks?: boolean;
   /** Negative controls (see {@link SimulationBugs}). */
   readonly bugs?: SimulationBugs;
   /** Receives a trace line for every nemesis action and client outcome (for debugging). */
@@ -158,19 +145,6 @@ export interface SimulationResult {
   readonly stats: SimulationStats;
 }
 
-interface Replica {
-  readonly id: NodeId;
-  readonly storage: SimStorage;
-  readonly clock: SkewedScheduler;
-  log: ReplicatedLog<KvResult, KvQuery, KvQueryResult>;
-  sm: KvStateMachine;
-  up: boolean;
-  /** `start()` is in progress. */
-  starting: boolean;
-  /** Removed from the configuration: never restarted. */
-  retired: boolean;
-}
-
 interface Client {
   readonly id: number;
   node: NodeId;
@@ -182,9 +156,6 @@ interface Client {
 /** Errors with which a core refuses a proposal before appending it: the write did not happen. */
 const DEFINITE_REFUSALS = new Set(['NOT_LEADER', 'TRANSFER_IN_PROGRESS', 'UNCOMMITTED_LOG_FULL', 'CONFIG_CHANGE_IN_PROGRESS', 'INVALID_ARGUMENT']);
 
-const flush = async (): Promise<void> => {
-  for (let i = 0; i < 6; i++) await undefined;
-};
 
 /**
  * Runs one simulated cluster to the end and checks it. Never rejects for a protocol bug (that is
@@ -196,25 +167,15 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 }
 
 class Simulation {
-  private readonly o: Required<Omit<SimulationOptions, 'nemesis' | 'bugs' | 'trace' | 'raftOptions' | 'paxosOptions'>>;
+  private readonly o: Required<Omit<SimulationOptions, 'nemesis' | 'bugs' | 'trace' | 'raftOptions' | 'paxosOptions' | 'durableStateChecks'>>;
   private readonly nemesis: Required<NemesisOptions> | null;
   private readonly bugs: SimulationBugs;
   private readonly trace: ((line: string) => void) | undefined;
-  private readonly rng: Random;
-  private readonly sched = new VirtualScheduler(0);
-  private readonly net: MemoryNetwork<Message>;
-  private readonly protocol: ConsensusProtocol<Message>;
-  private readonly checker: InvariantChecker;
-  private readonly replicas = new Map<NodeId, Replica>();
+  private readonly cluster: SimCluster;
   private readonly recorder = new HistoryRecorder<KvInput, KvOutput>();
   private readonly clients: Client[] = [];
   private readonly keys: string[];
-  private violation: InvariantViolation | null = null;
-  /** Replicas whose state may have changed since the last invariant check. */
-  private readonly dirty = new Set<NodeId>();
-  private viewCache: ReplicaView[] | null = null;
   private issued = 0;
-  private nextNodeId: number;
   private loadPhase = true;
   private membershipBusy = false;
   private readonly nemesisLog: Array<[number, string]> = [];
@@ -222,7 +183,7 @@ class Simulation {
   private readonly writeOfValue = new Map<string, number>();
   /** op id → first time (logical event, virtual ms, index) any replica applied it. */
   private readonly firstApplied = new Map<number, { event: number; time: number; index: number }>();
-  private counters = { crashes: 0, partitions: 0, messageFaultBursts: 0, skews: 0, transfers: 0, membershipChanges: 0, snapshotRestores: 0, events: 0 };
+  private readonly counters = { partitions: 0, messageFaultBursts: 0, skews: 0, transfers: 0, membershipChanges: 0 };
 
   constructor(options: SimulationOptions) {
     this.o = {
@@ -257,16 +218,37 @@ class Simulation {
           };
     this.bugs = options.bugs ?? {};
     this.trace = options.trace;
-    this.rng = createRandom(this.o.seed);
-    this.net = new MemoryNetwork<Message>({ scheduler: this.sched, seed: this.rng.int(1, 0x7fffffff), minDelayMs: 1, maxDelayMs: 3 });
-    this.protocol =
-      this.o.protocol === 'paxos'
-        ? (paxos({ electionTicks: 10, heartbeatTicks: 1, ...options.paxosOptions }) as ConsensusProtocol<Message>)
-        : (raft({ electionTicks: 10, heartbeatTicks: 1, trailingEntries: 8, ...options.raftOptions }) as ConsensusProtocol<Message>);
-    const profile: InvariantProfile = this.o.protocol;
-    this.checker = new InvariantChecker(profile);
+    this.cluster = new SimCluster({
+      protocol: this.o.protocol,
+      nodes: this.o.nodes,
+      seed: createRandom(this.o.seed),
+      tickMs: this.o.tickMs,
+      requestTimeoutMs: this.o.requestTimeoutMs,
+      snapshotEntries: this.o.snapshotEntries,
+      checkEveryEvent: this.o.checkEveryEvent,
+      durableStateChecks: options.durableStateChecks ?? true,
+      forgetVoteOnCrash: this.bugs.forgetVote ?? false,
+      onApply: (_node, index, command) => this.onApply(index, command),
+      ...(options.raftOptions ? { raftOptions: options.raftOptions } : {}),
+      ...(options.paxosOptions ? { paxosOptions: options.paxosOptions } : {}),
+    });
     this.keys = Array.from({ length: this.o.keys }, (_, i) => `k${i}`);
-    this.nextNodeId = this.o.nodes + 1;
+  }
+
+  private get sched() {
+    return this.cluster.sched;
+  }
+  private get net() {
+    return this.cluster.net;
+  }
+  private get rng() {
+    return this.cluster.rng;
+  }
+  private get replicas() {
+    return this.cluster.replicas;
+  }
+  private get violation() {
+    return this.cluster.violation;
   }
 
   private log(line: string): void {
@@ -274,124 +256,19 @@ class Simulation {
   }
 
   private nemesisAction(line: string): void {
-    for (const id of this.replicas.keys()) this.dirty.add(id);
+    this.cluster.markAll();
     this.nemesisLog.push([this.sched.now(), line]);
     this.log(`nemesis: ${line}`);
   }
 
   private fail(v: InvariantViolation): void {
-    if (!this.violation) {
-      this.violation = v;
-      this.log(`VIOLATION ${v.invariant}: ${v.message}`);
-    }
+    if (!this.violation) this.log(`VIOLATION ${v.invariant}: ${v.message}`);
+    this.cluster.fail(v);
   }
 
   // ------------------------------------------------------------------ replicas
 
-  private views(): ReplicaView[] {
-    if (!this.viewCache || this.viewCache.length !== this.replicas.size) {
-      this.viewCache = [...this.replicas.values()].map((r) => ({
-        id: r.id,
-        get up() {
-          return r.up;
-        },
-        status: () => (r.up ? r.log.status() : null),
-        log: r.storage.shadow,
-        get snapshotIndex() {
-          return r.storage.snapshotIndex;
-        },
-      }));
-    }
-    return this.viewCache;
-  }
-
-  private createReplica(id: NodeId, bootstrap: NodeId[] | undefined): Replica {
-    const clock = new SkewedScheduler(this.sched, 0, () => this.dirty.add(id));
-    let replica: Replica | undefined;
-    const storage = new SimStorage(
-      (batch) => {
-        if (!replica || this.o.protocol !== 'raft' || (batch.truncateFrom == null && !batch.entries?.length)) return;
-        let status: ReplicatedLogStatus | null = null;
-        try {
-          status = replica.log.status();
-        } catch {
-          status = null;
-        }
-        const v = this.checker.onPersist(id, batch, status, replica.storage.shadow, this.sched.now());
-        if (v) this.fail(v);
-      },
-      () => {
-        if (!replica) return;
-        const st = replica.storage;
-        const v = this.checker.onPersisted(id, st.shadow, st.snapshotIndex, st.hardState.commit, this.sched.now());
-        if (v) this.fail(v);
-      },
-      this.bugs.forgetVote ? 'forget-vote' : null,
-    );
-    storage.forgetPromise = this.o.protocol === 'paxos';
-    const built = this.buildLog(id, storage, clock, bootstrap);
-    replica = { id, storage, clock, log: built.log, sm: built.sm, up: false, starting: false, retired: false };
-    this.replicas.set(id, replica);
-    return replica;
-  }
-
-  private buildLog(id: NodeId, storage: SimStorage, clock: SkewedScheduler, bootstrap: NodeId[] | undefined) {
-    const sm = new KvStateMachine();
-    const recording = new RecordingStateMachine<KvResult, KvQuery, KvQueryResult>(
-      sm,
-      (c) => this.onApply(id, c.index, c.command),
-      () => this.counters.snapshotRestores++,
-    );
-    const log = new ReplicatedLog<KvResult, KvQuery, KvQueryResult>({
-      id,
-      protocol: this.protocol,
-      storage,
-      transport: this.transportFor(id),
-      stateMachine: recording,
-      scheduler: clock,
-      tickMs: this.o.tickMs,
-      requestTimeoutMs: this.o.requestTimeoutMs,
-      snapshotThreshold: { entries: this.o.snapshotEntries },
-      seed: this.rng.int(1, 0x7fffffff),
-      ...(bootstrap ? { bootstrap } : {}),
-    });
-    return { log, sm };
-  }
-
-  /** The node's network endpoint, wrapped to mark the node as changed on every delivery. */
-  private transportFor(id: NodeId): Transport<Message> {
-    const ep = this.net.connect(id);
-    return {
-      id,
-      start: (h) =>
-        ep.start({
-          codec: h.codec,
-          onMessage: (m) => {
-            this.dirty.add(id);
-            h.onMessage(m);
-          },
-        }),
-      send: (ms) => ep.send(ms),
-      stats: () => ep.stats(),
-      close: () => ep.close(),
-    };
-  }
-
-  private startReplica(r: Replica): void {
-    r.starting = true;
-    r.log.start().then(
-      () => {
-        r.starting = false;
-        r.up = !r.retired;
-        this.dirty.add(r.id);
-      },
-      (err: unknown) => this.fail({ invariant: 'start', message: `${r.id} failed to start: ${String(err)}`, time: this.sched.now(), node: r.id }),
-    );
-  }
-
-  private onApply(node: NodeId, index: number, command: Uint8Array): void {
-    const v = this.checker.onApply(node, index, command, this.sched.now());
-    if (v) this.fail(v);
+  private onApply(index: number, command: Uint8Array): void {
     let cmd: KvCommand;
     try {
       cmd = decodeKvCommand(command);
@@ -406,55 +283,16 @@ class Simulation {
     }
   }
 
-  private crash(r: Replica): void {
-    if (!r.up) return;
-    r.up = false;
-    r.log.crash();
-    r.storage.crash();
-    this.checker.onRestart(r.id);
-    this.counters.crashes++;
+  private leader(): SimReplica | undefined {
+    return this.cluster.leader();
   }
 
-  private restart(r: Replica): void {
-    if (r.up || r.starting || r.retired) return;
-    const built = this.buildLog(r.id, r.storage, r.clock, undefined);
-    r.log = built.log;
-    r.sm = built.sm;
-    this.checker.onRestart(r.id);
-    this.startReplica(r);
-  }
-
-  private upReplicas(): Replica[] {
-    return [...this.replicas.values()].filter((r) => r.up);
-  }
-
-  private leader(): Replica | undefined {
-    let best: Replica | undefined;
-    let bestTerm = -1;
-    for (const r of this.upReplicas()) {
-      const s = r.log.status();
-      if (s.role === 'leader' && s.term > bestTerm) {
-        best = r;
-        bestTerm = s.term;
-      }
-    }
-    return best;
-  }
-
-  /** Voters and learners of the newest configuration any live replica knows. */
   private members(): NodeId[] {
-    const l = this.leader() ?? this.upReplicas()[0];
-    if (!l) return [...this.replicas.values()].filter((r) => !r.retired).map((r) => r.id);
-    const c = l.log.status().config;
-    const set = new Set<NodeId>([...c.voters, ...c.learners, ...(c.outgoingVoters ?? [])]);
-    return [...set].filter((id) => this.replicas.has(id) && !this.replicas.get(id)!.retired);
+    return this.cluster.members();
   }
 
   private voters(): NodeId[] {
-    const l = this.leader() ?? this.upReplicas()[0];
-    if (!l) return [];
-    const c = l.log.status().config;
-    return [...new Set<NodeId>([...c.voters, ...(c.outgoingVoters ?? [])])];
+    return this.cluster.voters();
   }
 
   private pick<T>(xs: readonly T[]): T | undefined {
@@ -526,7 +364,7 @@ class Simulation {
       retry(null, 'replica down');
       return;
     }
-    this.dirty.add(r.id);
+    this.cluster.markAll();
     if (input.f === 'get') {
       const consistency = this.bugs.staleReads ? 'stale' : 'linearizable';
       let reading: Promise<KvQueryResult>;
@@ -687,11 +525,11 @@ class Simulation {
     const id = this.pick(candidates);
     if (!id) return;
     const r = this.replicas.get(id)!;
-    this.crash(r);
+    this.cluster.crash(id);
     this.nemesisAction(`crash ${id}`);
     this.sched.setTimer(this.rng.int(0, 1500), () => {
-      if (!r.up && !r.retired) {
-        this.restart(r);
+      if (!r.up && !r.starting && !r.retired) {
+        this.cluster.restart(id);
         this.nemesisAction(`restart ${id}`);
       }
     });
@@ -763,11 +601,7 @@ class Simulation {
             // Retire it a little later (it may still have messages to send as a leaving leader).
             this.sched.setTimer(200, () => {
               if (this.members().includes(victim)) return;
-              r.retired = true;
-              if (r.up) {
-                r.up = false;
-                r.log.crash();
-              }
+              this.cluster.retire(victim);
               this.nemesisAction(`retire ${victim}`);
             });
           }
@@ -776,9 +610,7 @@ class Simulation {
         () => done(),
       );
     } else {
-      const id = `n${this.nextNodeId++}`;
-      const r = this.createReplica(id, undefined);
-      this.startReplica(r);
+      const id = this.cluster.addNode();
       this.nemesisAction(`add ${id}`);
       this.counters.membershipChanges++;
       l.log.changeMembership({ type: 'addVoter', id }, { timeoutMs: 5000 }).then(done, () => done());
@@ -788,83 +620,30 @@ class Simulation {
   // ------------------------------------------------------------------ run
 
   async run(): Promise<SimulationResult> {
-    const ids = Array.from({ length: this.o.nodes }, (_, i) => `n${i + 1}`);
-    for (const id of ids) this.createReplica(id, ids);
-    for (const r of this.replicas.values()) this.startReplica(r);
-    await flush();
+    await this.cluster.start();
     this.startClients();
     this.scheduleNemesis();
-
-    const checkAll = () => {
-      const views = this.o.checkEveryEvent ? this.views().filter((v) => this.dirty.has(v.id)) : this.views();
-      this.dirty.clear();
-      const v = this.checker.afterEvent(views, this.sched.now());
-      if (v) this.fail(v);
-    };
-    let nextCheck = 0;
-    const stepOnce = async (): Promise<boolean> => {
-      try {
-        if (!this.sched.step()) return false;
-      } catch (err) {
-        this.fail({ invariant: 'exception', message: `an event threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, time: this.sched.now() });
-        return false;
-      }
-      this.counters.events++;
-      await flush();
-      if (this.o.checkEveryEvent || this.sched.now() >= nextCheck) {
-        checkAll();
-        nextCheck = this.sched.now() + 10;
-      }
-      return true;
-    };
+    const c = this.cluster;
 
     // Load phase: clients and nemesis until every operation completed.
     const loadDeadline = this.o.maxLoadMs;
     while (!this.violation) {
-      if (this.clients.every((c) => c.done) && this.recorder.pending === 0) break;
+      if (this.clients.every((cl) => cl.done) && this.recorder.pending === 0) break;
       if (this.sched.now() > loadDeadline) {
         this.fail({ invariant: 'liveness', message: `load phase did not finish within ${loadDeadline} ms (${this.issued} ops issued, ${this.recorder.pending} pending)`, time: this.sched.now() });
         break;
       }
-      if (!(await stepOnce())) break;
+      if (!(await c.step())) break;
     }
     this.loadPhase = false;
 
     // Quiesce: heal everything, restart crashed members, wait for convergence.
     let converged = false;
     if (!this.violation) {
-      this.net.heal();
-      this.net.setFaults({ dropRate: 0, duplicateRate: 0, reorderRate: 0, minDelayMs: 1, maxDelayMs: 3 });
-      for (const r of this.replicas.values()) r.clock.setRate(1);
       this.nemesisAction('final heal');
-      const deadline = this.sched.now() + this.o.convergeMs;
-      let nextProbe = this.sched.now();
-      let barrier: Promise<unknown> | null = null;
-      let barrierDone = false;
-      while (!this.violation && this.sched.now() < deadline) {
-        if (this.sched.now() >= nextProbe) {
-          nextProbe = this.sched.now() + 50;
-          for (const id of this.members()) {
-            const r = this.replicas.get(id)!;
-            if (!r.up && !r.retired) this.restart(r);
-          }
-          const l = this.leader();
-          if (l && !barrier) {
-            // A write through the leader commits everything before it (Raft §5.4.2 no-op aside).
-            barrier = l.log.propose(encodeKvCommand({ type: 'put', key: '__barrier', value: toBytes('1') }), { timeoutMs: 2000 }).then(
-              () => (barrierDone = true),
-              () => (barrier = null),
-            );
-          }
-          if (barrierDone && this.isConverged()) {
-            converged = true;
-            break;
-          }
-        }
-        if (!(await stepOnce())) break;
-      }
+      converged = await c.converge(this.o.convergeMs);
       if (!converged && !this.violation) {
-        this.fail({ invariant: 'convergence', message: `cluster did not converge within ${this.o.convergeMs} ms after the faults stopped: ${this.describeCluster()}`, time: this.sched.now() });
+        this.fail({ invariant: 'convergence', message: `cluster did not converge within ${this.o.convergeMs} ms after the faults stopped: ${c.describe()}`, time: this.sched.now() });
       }
     }
 
@@ -879,8 +658,7 @@ class Simulation {
             (err: unknown) => this.recorder.fail(id, this.sched.now(), errorName(err)),
           );
         }
-        const until = this.sched.now() + 3000;
-        while (this.recorder.pending > 0 && this.sched.now() < until && !this.violation) if (!(await stepOnce())) break;
+        await c.runUntil(() => this.recorder.pending === 0, 3000);
       }
       const acked: number[] = [];
       for (const op of this.recorder.history()) {
@@ -890,8 +668,7 @@ class Simulation {
           else acked.push(a.index);
         }
       }
-      const v = this.checker.finalCheck(this.views().filter((r) => this.members().includes(r.id)), acked, this.sched.now());
-      if (v) this.fail(v);
+      c.finalCheck(acked);
     }
 
     // Settle unknown outcomes with what was applied.
@@ -920,24 +697,24 @@ class Simulation {
     const count = (s: string) => history.filter((o) => o.status === s).length;
     const stats: SimulationStats = {
       virtualMs: this.sched.now(),
-      events: this.counters.events,
-      invariantChecks: this.checker.checks,
+      events: c.events,
+      invariantChecks: c.checker.checks,
       opsOk: count('ok'),
       opsFailed: count('fail'),
       opsUnknown: count('unknown'),
       unknownResolved: resolved,
-      crashes: this.counters.crashes,
+      crashes: c.crashes,
       partitions: this.counters.partitions,
       messageFaultBursts: this.counters.messageFaultBursts,
       skews: this.counters.skews,
       transfers: this.counters.transfers,
       membershipChanges: this.counters.membershipChanges,
-      leaderships: this.checker.leaderships,
-      commitIndex: this.checker.maxCommitted,
-      snapshotRestores: this.counters.snapshotRestores,
+      leaderships: c.checker.leaderships,
+      commitIndex: c.checker.maxCommitted,
+      snapshotRestores: c.snapshotRestores,
     };
     // Stop everything still running (timers die with the scheduler).
-    for (const r of this.replicas.values()) if (r.up) r.log.crash();
+    c.stopAll();
     return {
       seed: this.o.seed,
       protocol: this.o.protocol,
@@ -951,41 +728,6 @@ class Simulation {
     };
   }
 
-  private isConverged(): boolean {
-    const members = this.members();
-    if (members.length === 0) return false;
-    let applied = -1;
-    let snap: Uint8Array | null = null;
-    for (const id of members) {
-      const r = this.replicas.get(id);
-      if (!r || !r.up) return false;
-      const s = r.log.status();
-      if (s.appliedIndex !== s.commitIndex) return false;
-      if (applied < 0) applied = s.appliedIndex;
-      else if (applied !== s.appliedIndex) return false;
-      const bytes = r.sm.snapshot();
-      if (snap && !equalBytes(snap, bytes)) return false;
-      snap = bytes;
-    }
-    return true;
-  }
-
-  private describeCluster(): string {
-    return [...this.replicas.values()]
-      .filter((r) => !r.retired)
-      .map((r) => {
-        if (!r.up) return `${r.id}: down`;
-        const s = r.log.status();
-        return `${r.id}: ${s.role} term ${s.term} commit ${s.commitIndex} applied ${s.appliedIndex} last ${s.lastIndex} voters [${s.config.voters.join(',')}]`;
-      })
-      .join('; ');
-  }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function errorName(err: unknown): string {
