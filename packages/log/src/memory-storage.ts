@@ -35,13 +35,15 @@ export class MemoryStorage implements Storage {
     this.assertOpen();
     validateBatch(batch);
     this.persistCount++;
-    if (batch.truncateFrom != null && this.log.size > 0) {
+    if (batch.truncateFrom != null && this.log.size > 0 && batch.truncateFrom <= this.maxIndex) {
       for (let i = Math.max(batch.truncateFrom, this.minIndex); i <= this.maxIndex; i++) this.log.delete(i);
-      this.recomputeBounds();
+      this.maxIndex = batch.truncateFrom - 1;
+      this.normalizeBounds();
     }
-    if (batch.compactTo != null && this.log.size > 0) {
+    if (batch.compactTo != null && this.log.size > 0 && batch.compactTo >= this.minIndex) {
       for (let i = this.minIndex; i <= Math.min(batch.compactTo, this.maxIndex); i++) this.log.delete(i);
-      this.recomputeBounds();
+      this.minIndex = batch.compactTo + 1;
+      this.normalizeBounds();
     }
     if (batch.snapshot) this.snapshot = batch.snapshot;
     if (batch.entries) {
@@ -64,20 +66,16 @@ export class MemoryStorage implements Storage {
     return this;
   }
 
-  private recomputeBounds(): void {
+  /**
+   * Bounds are kept conservative (every stored index lies in [minIndex, maxIndex], though not
+   * every index in it is stored: Paxos logs have gaps), so deletions cost O(deleted), never a
+   * scan of the whole log.
+   */
+  private normalizeBounds(): void {
     if (this.log.size === 0) {
       this.minIndex = Number.POSITIVE_INFINITY;
       this.maxIndex = 0;
-      return;
     }
-    let lo = Number.POSITIVE_INFINITY;
-    let hi = 0;
-    for (const k of this.log.keys()) {
-      if (k < lo) lo = k;
-      if (k > hi) hi = k;
-    }
-    this.minIndex = lo;
-    this.maxIndex = hi;
   }
 
   private assertOpen(): void {
