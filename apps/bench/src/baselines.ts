@@ -183,8 +183,10 @@ export interface BaselineOptions {
   readonly durationMs: number;
   /** The bench's child entry (dist/child.js), for the ws echo server. */
   readonly childEntry: string;
-  /** Skip the ws baselines (no child entry available, e.g. in unit tests). */
+  /** Skip the ws baselines. */
   readonly skipWs?: boolean;
+  /** Node flags of the echo server process. */
+  readonly childExecArgv?: readonly string[];
   readonly tmpDir?: string;
   /** Called before each baseline with its name. */
   readonly onStep?: (name: string) => void;
@@ -225,7 +227,7 @@ export async function measureBaselines(o: BaselineOptions): Promise<BaselineResu
   });
   if (!o.skipWs) {
     o.onStep?.(`${BASELINE.wsSerial} + ${BASELINE.wsPipelined}`);
-    const [serial, pipelined] = await measureWsRoundTrips(o.childEntry, [1, PIPELINE_WINDOW], o.durationMs);
+    const [serial, pipelined] = await measureWsRoundTrips(o.childEntry, [1, PIPELINE_WINDOW], o.durationMs, o.childExecArgv ?? []);
     out.push({
       name: BASELINE.wsSerial,
       opsPerSec: serial!,

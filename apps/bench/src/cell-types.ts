@@ -14,7 +14,7 @@ export interface CellRunOptions {
   /** Parent of the temporary SQLite directories (default: the OS temp dir). */
   readonly tmpDir?: string;
   /** Write a V8 CPU profile of the measurement window of each process into this directory. */
-  readonly cpuProfDir?: string;
+  readonly cpuProfDir?: string | undefined;
   /** Node flags of forked child processes (tests run the TypeScript entry with `--import tsx`). */
   readonly childExecArgv?: readonly string[];
 }

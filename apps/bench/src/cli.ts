@@ -42,6 +42,7 @@ const program = new Command()
   .option('--clients <list>', 'only these client counts (e.g. 1,16,256)')
   .option('--payloads <list>', 'only these payload sizes in bytes (e.g. 16,1024)')
   .option('--duration <s>', 'measurement window of each cell, seconds (default: 2.5 quick, 5 full)', seconds('--duration'))
+  .option('--repeat <n>', 'run every cell n times and keep the run with the median throughput', (v) => parseIntList(v, '--repeat', 20)[0]!)
   .option('--warmup <s>', 'warm-up of each cell, excluded from results, seconds', seconds('--warmup'), 1)
   .option('--baseline-duration <s>', 'measurement time of each baseline sample, seconds', seconds('--baseline-duration'), 0.5)
   .option('--baselines-once', 'measure the baselines only before the cells (default: before and after, keeping the best of each)', false)
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
     payloads?: string;
     duration?: number;
     warmup: number;
+    repeat?: number;
     baselineDuration: number;
     baselinesOnce: boolean;
     tickMs?: number;
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
   const { report, files } = await runBench({
     full: o.full,
     filter,
+    ...(o.repeat ? { repeat: o.repeat } : {}),
     warmupMs: o.warmup * 1000,
     durationMs: (o.duration ?? (o.full ? 5 : 2.5)) * 1000,
     baselineMs: o.baselineDuration * 1000,

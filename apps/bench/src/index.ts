@@ -37,6 +37,7 @@ export { checkGoals, type GoalCheck } from './goals.js';
 export { renderMarkdown, renderTerminalTable, type MarkdownOptions } from './report.js';
 export { renderThroughputSvg, throughputSpec } from './chart.js';
 export { summarizeProfile, summarizeProfileFile, ownerOf, describeLimit, type CpuProfile, type ProfileSummary } from './profile.js';
+export { pickMedianRun, runBench, type RunOptions, type RunOutput } from './run.js';
 export { median, measureFailoverOnce, type FailoverOptions } from './failover.js';
 export { runWsCell } from './ws-cell.js';
 export { runLiferaft, type PeerRunOptions, type PeerMeasurement } from './peers/liferaft.js';
