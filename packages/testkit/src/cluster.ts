@@ -277,6 +277,7 @@ export class SimCluster {
 
   /** Runs events for `ms` of virtual time (stops early on a violation). */
   async runFor(ms: number): Promise<void> {
+    await flush(); // let replicas being started schedule their timers
     const until = this.sched.now() + ms;
     while (!this.violation) {
       const next = this.sched.nextAt();
@@ -288,6 +289,7 @@ export class SimCluster {
 
   /** Runs events until `cond()` holds or `limitMs` passed; returns whether it held. */
   async runUntil(cond: () => boolean, limitMs = 10_000): Promise<boolean> {
+    await flush();
     const until = this.sched.now() + limitMs;
     while (!cond()) {
       if (this.violation) return false;

@@ -11,3 +11,4 @@ export * from './sim-storage.js';
 export * from './skewed-scheduler.js';
 export * from './simulator.js';
 export * from './cluster.js';
+export * from './timeline.js';

@@ -1,0 +1,130 @@
+/**
+ * The simulator end to end: seeded runs of whole clusters of both protocols under the full
+ * nemesis, replay from a seed, focused fault mixes, and negative controls that must be caught.
+ * (CI runs hundreds more seeds per protocol through the CLI.)
+ */
+import { describe, expect, it } from 'vitest';
+import { type SimulationOptions, type SimulationResult, simulate } from './simulator.js';
+
+const SEEDS_PER_PROTOCOL = 12;
+
+/** Runs seeds from 1 until one fails; returns that seed and its result, or null after `limit`. */
+async function firstFailure(options: Omit<SimulationOptions, 'seed'>, limit: number): Promise<{ seed: number; result: SimulationResult } | null> {
+  for (let seed = 1; seed <= limit; seed++) {
+    const result = await simulate({ ...options, seed });
+    if (!result.ok) return { seed, result };
+  }
+  return null;
+}
+
+describe.each(['raft', 'paxos'] as const)('%s under the full nemesis', (protocol) => {
+  it(`${SEEDS_PER_PROTOCOL} seeds: invariants hold after every event, histories are linearizable, replicas converge`, async () => {
+    const totals = { crashes: 0, partitions: 0, membership: 0, leaderships: 0, snapshots: 0, ok: 0, unknownResolved: 0, skews: 0, faults: 0 };
+    for (let seed = 1; seed <= SEEDS_PER_PROTOCOL; seed++) {
+      const r = await simulate({ seed, protocol });
+      expect(r.violation, `seed ${seed}: ${r.violation?.invariant} ${r.violation?.message}`).toBeUndefined();
+      expect(r.linearizability, `seed ${seed}`).toBe('ok');
+      expect(r.ok).toBe(true);
+      expect(r.history.length).toBe(200 + 3); // 200 client ops + a final read per key
+      expect(r.stats.invariantChecks).toBeGreaterThan(1000);
+      totals.crashes += r.stats.crashes;
+      totals.partitions += r.stats.partitions;
+      totals.membership += r.stats.membershipChanges;
+      totals.leaderships += r.stats.leaderships;
+      totals.snapshots += r.stats.snapshotRestores;
+      totals.ok += r.stats.opsOk;
+      totals.unknownResolved += r.stats.unknownResolved;
+      totals.skews += r.stats.skews;
+      totals.faults += r.stats.messageFaultBursts;
+    }
+    // The runs really exercised faults (not a quiet cluster passing trivially).
+    expect(totals.crashes).toBeGreaterThan(SEEDS_PER_PROTOCOL);
+    expect(totals.partitions).toBeGreaterThan(SEEDS_PER_PROTOCOL);
+    expect(totals.membership).toBeGreaterThan(0);
+    expect(totals.skews).toBeGreaterThan(0);
+    expect(totals.faults).toBeGreaterThan(0);
+    expect(totals.leaderships).toBeGreaterThan(2 * SEEDS_PER_PROTOCOL);
+    expect(totals.snapshots).toBeGreaterThan(0);
+    expect(totals.ok).toBeGreaterThan(SEEDS_PER_PROTOCOL * 150);
+  });
+
+  it('a seed replays exactly: same history, same nemesis actions, same counters', async () => {
+    const a = await simulate({ seed: 4242, protocol, ops: 120 });
+    const b = await simulate({ seed: 4242, protocol, ops: 120 });
+    expect(b.history).toEqual(a.history);
+    expect(b.nemesisLog).toEqual(a.nemesisLog);
+    expect(b.stats).toEqual(a.stats);
+    const c = await simulate({ seed: 4243, protocol, ops: 120 });
+    expect(c.history).not.toEqual(a.history);
+  });
+
+  it('steady load with repeated leader partitions only', async () => {
+    for (const seed of [11, 12, 13]) {
+      const r = await simulate({ seed, protocol, nemesis: { partitions: true, oneWay: false, crashes: false, messageFaults: false, clockSkew: false, transfers: false, membership: false } });
+      expect(r.ok, `seed ${seed}: ${r.violation?.message ?? r.linearizability}`).toBe(true);
+      expect(r.stats.partitions).toBeGreaterThan(2);
+      expect(r.stats.crashes).toBe(0);
+    }
+  });
+
+  it('steady load with crash/restart of random nodes and snapshot catch-up', async () => {
+    let restores = 0;
+    for (const seed of [21, 22, 23]) {
+      const r = await simulate({
+        seed,
+        protocol,
+        ops: 300,
+        snapshotEntries: 20,
+        nemesis: { partitions: false, oneWay: false, crashes: true, messageFaults: false, clockSkew: false, transfers: false, membership: false },
+      });
+      expect(r.ok, `seed ${seed}: ${r.violation?.message ?? r.linearizability}`).toBe(true);
+      expect(r.stats.crashes).toBeGreaterThan(1);
+      restores += r.stats.snapshotRestores;
+    }
+    expect(restores).toBeGreaterThan(0);
+  });
+
+  it('steady load with membership churn and leadership transfers', async () => {
+    let changes = 0;
+    for (const seed of [31, 32, 33]) {
+      const r = await simulate({ seed, protocol, nemesis: { partitions: false, oneWay: false, crashes: false, messageFaults: false, clockSkew: false, transfers: true, membership: true } });
+      expect(r.ok, `seed ${seed}: ${r.violation?.message ?? r.linearizability}`).toBe(true);
+      changes += r.stats.membershipChanges;
+    }
+    expect(changes).toBeGreaterThan(2);
+  });
+
+  it('without a nemesis nothing is lost or refused for long', async () => {
+    const r = await simulate({ seed: 5, protocol, nemesis: false });
+    expect(r.ok).toBe(true);
+    expect(r.stats.opsUnknown).toBe(0);
+    expect(r.stats.leaderships).toBe(1);
+  });
+});
+
+describe('negative controls: seeded bugs the simulator must catch', () => {
+  it('raft: a storage that forgets the vote on crash (caught by the vote-durability invariant)', async () => {
+    const f = await firstFailure({ protocol: 'raft', bugs: { forgetVote: true } }, 40);
+    expect(f).not.toBeNull();
+    expect(f!.result.violation?.invariant).toBe('vote-durability');
+    // The failing seed replays to the same violation.
+    const again = await simulate({ seed: f!.seed, protocol: 'raft', bugs: { forgetVote: true } });
+    expect(again.violation).toEqual(f!.result.violation);
+  });
+
+  it('paxos: a storage that forgets the promise on crash (caught by the term-durability invariant)', async () => {
+    const f = await firstFailure({ protocol: 'paxos', bugs: { forgetVote: true } }, 40);
+    expect(f).not.toBeNull();
+    expect(f!.result.violation?.invariant).toBe('term-durability');
+  });
+
+  it.each(['raft', 'paxos'] as const)('%s: reads served from a possibly stale replica (caught by the linearizability checker)', async (protocol) => {
+    const f = await firstFailure({ protocol, bugs: { staleReads: true } }, 40);
+    expect(f).not.toBeNull();
+    expect(f!.result.violation).toBeUndefined();
+    expect(f!.result.linearizability).toBe('illegal');
+    const failure = f!.result.linearizabilityFailure!;
+    // The operations that could not be linearized include a read.
+    expect(failure.candidates.some((o) => o.input.f === 'get')).toBe(true);
+  });
+});
