@@ -14,7 +14,7 @@ import { checkGoals } from './goals.js';
 import type { CellRequest } from './ipc.js';
 import { cellKey, type CellFilter, type CellSpec, type Protocol, selectCells } from './matrix.js';
 import { describeMachine } from './machine.js';
-import type { PeerRequest } from './peer-child.js';
+import { PEER_PACKAGES, PEERS, type PeerRequest } from './peer-child.js';
 import type { PeerMeasurement } from './peers/liferaft.js';
 import { describeLimit, processLabel, summarizeProfileFile, type ProfileSummary } from './profile.js';
 import { limitFor, ratioToLimit } from './ratio.js';
@@ -165,7 +165,7 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
   if (payloads.length === 0) payloads.push(16);
   const twice = o.baselines && o.baselinesTwice !== false;
   const baselineSteps = o.baselines ? (payloads.length * 2 + 3) * (twice ? 2 : 1) : 0;
-  const peerSteps = o.peers ? o.peerClients.length : 0;
+  const peerSteps = o.peers ? o.peerClients.length * PEERS.length : 0;
   o.onPlan?.(baselineSteps + runnable.length + peerSteps + fProtocols.length * o.failoverRuns);
 
   const phaseSec: Record<string, number> = {};
@@ -271,26 +271,29 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
   // 3. Peers.
   const peers: BenchReport['peers'] = [];
   if (o.peers) {
-    for (const clients of o.peerClients) {
-      o.onStep?.(`peer @markwylde/liferaft ${clients} client(s)`);
-      try {
-        const req: PeerRequest = { t: 'run-peer', peer: 'liferaft', options: { nodes: 3, clients, payloadBytes: 16, warmupMs: o.warmupMs, durationMs: o.durationMs, ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}) } };
-        const m = await forkChild<PeerMeasurement>(o.childEntry, 'peer', req, [...(o.childExecArgv ?? [])], o.warmupMs + o.durationMs + 60_000);
-        peers.push({
-          name: m.name,
-          version: m.version,
-          nodes: m.nodes,
-          clients: m.clients,
-          payloadBytes: m.payloadBytes,
-          opsPerSec: round(m.opsPerSec, 1),
-          p50Ms: round(m.latency.p50Ms),
-          p99Ms: round(m.latency.p99Ms),
-          errors: m.errors,
-          setup: m.setup,
-        });
-        log(`peer liferaft ${clients} client(s): ${Math.round(m.opsPerSec)} ops/s`);
-      } catch (err) {
-        skipped.push({ what: `peer @markwylde/liferaft ${clients} clients`, reason: `failed: ${(err as Error).message}` });
+    for (const peer of PEERS) {
+      for (const clients of o.peerClients) {
+        const label = `peer ${PEER_PACKAGES[peer]} ${clients} client(s)`;
+        o.onStep?.(label);
+        try {
+          const req: PeerRequest = { t: 'run-peer', peer, options: { nodes: 3, clients, payloadBytes: 16, warmupMs: o.warmupMs, durationMs: o.durationMs, ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}) } };
+          const m = await forkChild<PeerMeasurement>(o.childEntry, 'peer', req, [...(o.childExecArgv ?? [])], o.warmupMs + o.durationMs + 60_000);
+          peers.push({
+            name: m.name,
+            version: m.version,
+            nodes: m.nodes,
+            clients: m.clients,
+            payloadBytes: m.payloadBytes,
+            opsPerSec: round(m.opsPerSec, 1),
+            p50Ms: round(m.latency.p50Ms),
+            p99Ms: round(m.latency.p99Ms),
+            errors: m.errors,
+            setup: m.setup,
+          });
+          log(`${label}: ${Math.round(m.opsPerSec)} ops/s`);
+        } catch (err) {
+          skipped.push({ what: label, reason: `failed: ${(err as Error).message}` });
+        }
       }
     }
   }
@@ -372,9 +375,4 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
 export const UNAVAILABLE_PEERS: readonly { name: string; reason: string }[] = [
   { name: 'skiff', reason: 'does not load: it requires leveldown 1.x, which has no prebuilt binary and fails to compile on Node 20' },
   { name: 'liferaft', reason: 'does not install: its leveldown 3 dependency fails to compile on Node 20 (the maintained fork @markwylde/liferaft is measured instead)' },
-  {
-    name: 'paxos',
-    reason:
-      'installs (pure JS) but is an undocumented in-memory atomic-broadcast engine driven by explicit time and outbox shifting, with no durable log; its test network is not shipped, so it is not wired into this bench yet',
-  },
 ];

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { measureInprocRoundTrips, measureSqliteAppend, measureWsRoundTrips } from './baselines.js';
 import { measureFailoverOnce } from './failover.js';
 import { runMemoryCell } from './memory-cell.js';
+import { runBigeasyPaxos } from './peers/bigeasy-paxos.js';
 import { runLiferaft } from './peers/liferaft.js';
 import { summarizeProfileFile } from './profile.js';
 import { runWsCell } from './ws-cell.js';
@@ -88,5 +89,12 @@ describe('peers', () => {
     expect(m.name).toBe('@markwylde/liferaft');
     expect(m.ops).toBeGreaterThan(0);
     expect(m.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('paxos (bigeasy), 3 islanders in one process, 8 clients', async () => {
+    const m = await runBigeasyPaxos({ nodes: 3, clients: 8, payloadBytes: 16, warmupMs: 100, durationMs: 400 });
+    expect(m.name).toBe('paxos');
+    expect(m.ops).toBeGreaterThan(0);
+    expect(m.latency.count).toBe(m.ops);
   });
 });
