@@ -32,7 +32,7 @@ export function renderTimeline(input: TimelineInput): string {
   const t1 = finite.length ? Math.max(...finite) + 1 : 1;
   const clients = [...new Set(ops.map((o) => o.client))].sort((a, b) => a - b);
   const lane = new Map(clients.map((c, i) => [c, i]));
-  const width = Math.max(1200, Math.min(20000, (t1 - t0) * 2));
+  const width = Math.max(1200, Math.min(40000, (t1 - t0) * 4));
   const left = 70;
   const laneH = 34;
   const top = 30;

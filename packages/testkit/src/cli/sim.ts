@@ -29,6 +29,8 @@ const USAGE = `usage: synod-sim [options]
   --keep-going            do not stop at the first failing seed
   --out DIR               where failure files go (default ./sim-failures)
   --bug NAME              negative control: forget-vote | stale-reads (must be caught)
+  --no-durable-checks     do not check that persisted term/vote/promise never go back
+                          (to measure how soon a durability bug shows in its consequences)
   --quiet                 no progress bar
   -h, --help              this help
 `;
@@ -82,6 +84,7 @@ async function main(): Promise<void> {
         'keep-going': { type: 'boolean', default: false },
         out: { type: 'string', default: 'sim-failures' },
         bug: { type: 'string' },
+        'no-durable-checks': { type: 'boolean', default: false },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
     clients: int('clients', args.clients, 1),
     keys: int('keys', args.keys, 1),
     ...(args['no-nemesis'] ? { nemesis: false as const } : {}),
+    ...(args['no-durable-checks'] ? { durableStateChecks: false } : {}),
     ...(bug ? { bugs: bug === 'forget-vote' ? { forgetVote: true } : { staleReads: true } } : {}),
   };
   let workers = int('workers', args.workers, 0);
@@ -141,6 +145,7 @@ async function main(): Promise<void> {
       `--clients ${options.clients}`,
       `--keys ${options.keys}`,
       ...(args['no-nemesis'] ? ['--no-nemesis'] : []),
+      ...(args['no-durable-checks'] ? ['--no-durable-checks'] : []),
       ...(bug ? [`--bug ${bug}`] : []),
     ].join(' ');
   };
