@@ -66,5 +66,5 @@ describe('runBench', () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  });
+  }, 180_000);
 });

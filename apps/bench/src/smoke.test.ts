@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { measureInprocRoundTrips, measureSqliteAppend, measureWsRoundTrips } from './baselines.js';
 import { measureFailoverOnce } from './failover.js';
 import { runMemoryCell } from './memory-cell.js';
@@ -18,6 +18,9 @@ import { runWsCell } from './ws-cell.js';
 // Child processes run the TypeScript entry through tsx, reading workspace packages from src/.
 const childEntry = fileURLToPath(new URL('./child.ts', import.meta.url));
 const childExecArgv = ['--conditions=@synod/source', '--import', 'tsx'];
+
+// Child processes compile TypeScript on start; a loaded CI machine needs more than the default.
+vi.setConfig({ testTimeout: 120_000 });
 
 describe('in-process cells', () => {
   it('raft, memory transport and storage, 3 nodes, 16 clients', async () => {
