@@ -1,4 +1,4 @@
-import { type CoreStatus, type Entry, EntryType, VirtualScheduler } from '@synod/log';
+import { type CoreStatus, type Entry, EntryType, utf8Encode, VirtualScheduler } from '@synod/log';
 import { describe, expect, it } from 'vitest';
 import { InvariantChecker, type ReplicaView } from './invariants.js';
 import { SimStorage } from './sim-storage.js';
@@ -6,7 +6,7 @@ import { SkewedScheduler } from './skewed-scheduler.js';
 import { renderTimeline } from './timeline.js';
 import type { KvOperation } from './kv-model.js';
 
-const enc = new TextEncoder();
+const enc = { encode: utf8Encode };
 const entry = (index: number, term: number, data = `e${index}`): Entry => ({ index, term, type: EntryType.Normal, data: enc.encode(data) });
 
 function status(over: Partial<CoreStatus> & { id: string }): CoreStatus {
