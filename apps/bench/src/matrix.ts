@@ -10,8 +10,11 @@ export const TRANSPORTS = ['memory', 'ws'] as const;
 /** `memory`: `MemoryStorage`; `sqlite`: `@synod/storage-sqlite` (WAL, synchronous=FULL). */
 export const STORAGES = ['memory', 'sqlite'] as const;
 
+/** `raft` or `paxos`. */
 export type Protocol = (typeof PROTOCOLS)[number];
+/** `memory` or `ws`. */
 export type TransportKind = (typeof TRANSPORTS)[number];
+/** `memory` or `sqlite`. */
 export type StorageKind = (typeof STORAGES)[number];
 
 /** One cell of the matrix. */

@@ -70,11 +70,17 @@ export const benchReportSchema = z.looseObject({
   failover: z.array(failoverSchema),
 });
 
+/** The machine of a run (see machineSchema). */
 export type MachineInfo = z.infer<typeof machineSchema>;
+/** One baseline in latest.json. */
 export type BaselineRecord = z.infer<typeof baselineSchema>;
+/** One cell result in latest.json. */
 export type ResultRecord = z.infer<typeof resultSchema>;
+/** One peer run in latest.json. */
 export type PeerRecord = z.infer<typeof peerSchema>;
+/** One protocol's failover time in latest.json. */
 export type FailoverRecord = z.infer<typeof failoverSchema>;
+/** The whole latest.json. */
 export type BenchReport = z.infer<typeof benchReportSchema>;
 
 /** Validates a parsed `latest.json`; throws a `ZodError` listing every problem. */
