@@ -21,7 +21,13 @@ function send(msg: unknown): Promise<void> {
   });
 }
 
+/** If the orchestrator goes away (Ctrl-C, crash), so does this process. */
+function exitWithParent(): void {
+  process.on('disconnect', () => process.exit(0));
+}
+
 async function cellRole(): Promise<void> {
+  exitWithParent();
   const req = await new Promise<CellRequest>((resolve) => process.once('message', (m: CellRequest) => resolve(m)));
   try {
     const result = await runMemoryCell(req.spec, {
@@ -37,12 +43,12 @@ async function cellRole(): Promise<void> {
     const e = err as Error;
     await send({ t: 'error', name: e?.name ?? 'Error', message: e?.message ?? String(err) });
   }
-  process.disconnect?.();
-  // A normal exit (not process.exit from a signal) so --cpu-prof writes its profile.
+  if (process.connected) process.disconnect();
   setTimeout(() => process.exit(0), 10).unref();
 }
 
 async function peerRole(): Promise<void> {
+  exitWithParent();
   const req = await new Promise<PeerRequest>((resolve) => process.once('message', (m: PeerRequest) => resolve(m)));
   try {
     await send({ t: 'result', result: await runPeer(req) });
@@ -50,7 +56,7 @@ async function peerRole(): Promise<void> {
     const e = err as Error;
     await send({ t: 'error', name: e?.name ?? 'Error', message: e?.message ?? String(err) });
   }
-  process.disconnect?.();
+  if (process.connected) process.disconnect();
   setTimeout(() => process.exit(0), 10).unref();
 }
 
@@ -60,7 +66,7 @@ function echoRole(): void {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
   });
   wss.on('listening', () => void send({ t: 'listening', port: (wss.address() as AddressInfo).port }));
-  process.on('disconnect', () => process.exit(0));
+  exitWithParent();
 }
 
 const role = process.argv[2];
