@@ -94,6 +94,14 @@ describe.each(['raft', 'paxos'] as const)('%s under the full nemesis', (protocol
     expect(changes).toBeGreaterThan(2);
   });
 
+  it('election storms (bouncing the leader, then voters) keep every invariant', async () => {
+    for (const seed of [41, 42, 43]) {
+      const r = await simulate({ seed, protocol, nemesis: { electionStorms: true } });
+      expect(r.ok, `seed ${seed}: ${r.violation?.message ?? r.linearizability}`).toBe(true);
+      expect(r.nemesisLog.some(([, a]) => a.startsWith('election storm'))).toBe(true);
+    }
+  });
+
   it('without a nemesis nothing is lost or refused for long', async () => {
     const r = await simulate({ seed: 5, protocol, nemesis: false });
     expect(r.ok).toBe(true);
@@ -116,6 +124,13 @@ describe('negative controls: seeded bugs the simulator must catch', () => {
     const f = await firstFailure({ protocol: 'paxos', bugs: { forgetVote: true } }, 40);
     expect(f).not.toBeNull();
     expect(f!.result.violation?.invariant).toBe('term-durability');
+  });
+
+  it.each(['raft', 'paxos'] as const)('%s: a forgotten vote/promise is also caught by its consequence (two leaders in a term) under election storms', async (protocol) => {
+    const stormsOnly = { partitions: false, oneWay: false, crashes: false, messageFaults: false, clockSkew: false, transfers: false, membership: false, electionStorms: true };
+    const f = await firstFailure({ protocol, bugs: { forgetVote: true }, durableStateChecks: false, nemesis: stormsOnly }, 40);
+    expect(f).not.toBeNull();
+    expect(f!.result.violation?.invariant).toBe('election-safety');
   });
 
   it.each(['raft', 'paxos'] as const)('%s: reads served from a possibly stale replica (caught by the linearizability checker)', async (protocol) => {

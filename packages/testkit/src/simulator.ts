@@ -32,6 +32,13 @@ export interface NemesisOptions {
   readonly transfers?: boolean;
   /** Membership churn: remove a voter, add a fresh one (never reusing an id). */
   readonly membership?: boolean;
+  /**
+   * Election storms (default **false**): with slow links (1–40 ms), bounce the leader (crash,
+   * restart 5–60 ms later) and, while all voters elect a new one, bounce random voters (restart
+   * 1–15 ms later) — the interleavings where a replica that forgets its vote or promise votes
+   * twice.
+   */
+  readonly electionStorms?: boolean;
   /** Virtual ms between nemesis actions, drawn uniformly in [min, max]. Default [50, 300]. */
   readonly intervalMs?: readonly [number, number];
   /** How long a network fault lasts, ms, drawn in [min, max]. Default [50, 600]. */
@@ -213,6 +220,7 @@ class Simulation {
             clockSkew: n?.clockSkew ?? true,
             transfers: n?.transfers ?? true,
             membership: n?.membership ?? true,
+            electionStorms: n?.electionStorms ?? false,
             intervalMs: n?.intervalMs ?? [50, 300],
             faultMs: n?.faultMs ?? [50, 600],
           };
@@ -445,6 +453,7 @@ class Simulation {
     if (n.clockSkew) actions.push(() => this.skew());
     if (n.transfers) actions.push(() => this.transfer());
     if (n.membership) actions.push(() => this.churn());
+    if (n.electionStorms) actions.push(() => this.electionStorm(n), () => this.electionStorm(n));
     const a = this.pick(actions);
     a?.();
   }
@@ -532,6 +541,36 @@ class Simulation {
         this.cluster.restart(id);
         this.nemesisAction(`restart ${id}`);
       }
+    });
+  }
+
+  private electionStorm(n: Required<NemesisOptions>): void {
+    const l = this.leader();
+    if (!l) return;
+    // Every voter takes part in the next election: the leader only bounces.
+    this.net.setFaults({ minDelayMs: 1, maxDelayMs: 40 });
+    this.bounce(l.id, this.rng.int(5, 60));
+    this.nemesisAction(`election storm: bounce leader ${l.id}, delays 1-40 ms`);
+    for (let i = 0; i < 4; i++) {
+      this.sched.setTimer(this.rng.int(60, 400), () => {
+        if (!this.loadPhase) return;
+        const id = this.pick(this.voters().filter((v) => this.replicas.get(v)?.up));
+        if (id) this.bounce(id, this.rng.int(1, 15));
+      });
+    }
+    this.faultFor(n, () => {
+      this.net.setFaults({ minDelayMs: 1, maxDelayMs: 3 });
+      this.nemesisAction('storm over');
+    });
+  }
+
+  /** Crash `id` and restart it `ms` later (a process supervisor restarting it). */
+  private bounce(id: NodeId, ms: number): void {
+    this.cluster.crash(id);
+    this.nemesisAction(`bounce ${id} (${ms} ms)`);
+    this.sched.setTimer(ms, () => {
+      this.cluster.restart(id);
+      this.nemesisAction(`restart ${id}`);
     });
   }
 

@@ -25,6 +25,7 @@ const USAGE = `usage: synod-sim [options]
   --clients N             concurrent clients (default 5)
   --keys N                keys the clients use (default 3)
   --no-nemesis            run without faults
+  --election-storms       add election storms to the nemesis (bounce the leader, then voters)
   --workers N             parallel worker threads (default 1; 0 = one per CPU)
   --keep-going            do not stop at the first failing seed
   --out DIR               where failure files go (default ./sim-failures)
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
         clients: { type: 'string', default: '5' },
         keys: { type: 'string', default: '3' },
         'no-nemesis': { type: 'boolean', default: false },
+        'election-storms': { type: 'boolean', default: false },
         workers: { type: 'string', default: '1' },
         'keep-going': { type: 'boolean', default: false },
         out: { type: 'string', default: 'sim-failures' },
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
     ops: int('ops', args.ops, 1),
     clients: int('clients', args.clients, 1),
     keys: int('keys', args.keys, 1),
-    ...(args['no-nemesis'] ? { nemesis: false as const } : {}),
+    ...(args['no-nemesis'] ? { nemesis: false as const } : args['election-storms'] ? { nemesis: { electionStorms: true } } : {}),
     ...(args['no-durable-checks'] ? { durableStateChecks: false } : {}),
     ...(bug ? { bugs: bug === 'forget-vote' ? { forgetVote: true } : { staleReads: true } } : {}),
   };
@@ -145,6 +147,7 @@ async function main(): Promise<void> {
       `--clients ${options.clients}`,
       `--keys ${options.keys}`,
       ...(args['no-nemesis'] ? ['--no-nemesis'] : []),
+      ...(args['election-storms'] ? ['--election-storms'] : []),
       ...(args['no-durable-checks'] ? ['--no-durable-checks'] : []),
       ...(bug ? [`--bug ${bug}`] : []),
     ].join(' ');
