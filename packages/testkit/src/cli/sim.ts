@@ -197,6 +197,16 @@ async function main(): Promise<void> {
     bar?.update(totals.seeds, { failed: totals.failed, rate: (totals.seeds / Math.max(secs, 0.001)).toFixed(1) });
   };
 
+  // Ctrl-C / SIGTERM: stop after the seeds in progress and print the summary of what ran.
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   if (workers <= 1) {
     let stopped = false;
     stop = () => (stopped = true);
@@ -235,14 +245,14 @@ async function main(): Promise<void> {
   const fmt = (n: number) => n.toLocaleString('en-US');
   process.stdout.write(
     [
-      `${protocol}: ${fmt(totals.seeds)} seeds (from ${first}), ${fmt(totals.passed)} passed, ${fmt(totals.failed)} failed in ${secs.toFixed(1)} s ` +
+      `${protocol}: ${fmt(totals.seeds)} seeds (from ${first}${interrupted ? `, interrupted after ${fmt(totals.seeds)} of ${fmt(count)}` : ''}), ${fmt(totals.passed)} passed, ${fmt(totals.failed)} failed in ${secs.toFixed(1)} s ` +
         `(${(totals.seeds / Math.max(secs, 0.001)).toFixed(1)} seeds/s, ${workers} worker${workers === 1 ? '' : 's'}, slowest seed ${(totals.slowest / 1000).toFixed(2)} s)`,
       `  ${options.nodes} nodes, ${fmt(totals.ops)} client operations checked for linearizability, ${fmt(totals.events)} events, ${fmt(totals.checks)} invariant checks, ${fmt(Math.round(totals.virtualMs / 1000))} s of virtual time`,
       `  nemesis: ${fmt(totals.crashes)} crashes, ${fmt(totals.partitions)} partitions/link cuts, ${fmt(totals.faults)} message-fault bursts, ${fmt(totals.skews)} clock skews, ${fmt(totals.transfers)} transfers, ${fmt(totals.membership)} membership changes; ${fmt(totals.leaderships)} leaderships`,
       '',
     ].join('\n'),
   );
-  process.exitCode = totals.failed > 0 ? 1 : 0;
+  process.exitCode = totals.failed > 0 ? 1 : interrupted ? 130 : 0;
 }
 
 function reportFailure(f: SeedReport, protocol: string, outDir: string, replay: string): void {
