@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { createRandom } from '@synod/log';
 import { describe, expect, it } from 'vitest';
 import type { OpStatus } from './history.js';
-import { HistoryRecorder } from './history.js';
+import { HistoryRecorder, historyFromJson, historyToJson } from './history.js';
 import { type KvInput, type KvOperation, type KvOutput, kvModel, type KvState } from './kv-model.js';
 import { checkLinearizability } from './linearizability.js';
 
@@ -294,5 +294,25 @@ describe('HistoryRecorder', () => {
     expect(h[b]).toMatchObject({ status: 'unknown', return: Infinity });
     expect(h[c]).toMatchObject({ status: 'fail', error: 'NotLeaderError' });
     expect(rec.pending).toBe(1);
+  });
+
+  it('settles unknown outcomes (resolve: took effect by then; discard: never happened) and round-trips through JSON', () => {
+    const rec = new HistoryRecorder<KvInput, KvOutput>();
+    const a = rec.invoke(0, put('x', '1'), 1);
+    rec.unknown(a, 'TimeoutError');
+    const b = rec.invoke(1, put('x', '2'), 2);
+    rec.unknown(b, 'TimeoutError');
+    const seen = rec.mark();
+    rec.resolve(a, seen, 9);
+    rec.discard(b, 'never applied');
+    const r = rec.invoke(2, get('x'), 10);
+    rec.ok(r, { value: '1' }, 11);
+    const h = rec.history();
+    expect(h[a]).toMatchObject({ status: 'unknown', return: seen, returnTime: 9 });
+    expect(h[b]).toMatchObject({ status: 'fail', error: 'never applied' });
+    expect(checkLinearizability(kvModel, h).outcome).toBe('ok');
+    const back = historyFromJson<KvInput, KvOutput>(historyToJson(h));
+    expect(back).toEqual(h);
+    expect(back[b]!.return).toBe(Infinity);
   });
 });
