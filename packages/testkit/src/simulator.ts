@@ -26,8 +26,14 @@ export interface NemesisOptions {
   readonly crashes?: boolean;
   /** Bursts of message drop, duplication, reordering and long delays. */
   readonly messageFaults?: boolean;
-  /** Clock skew: a replica's clock runs fast or slow (rate 0.5–2) or jumps forward. */
+  /** Clock skew: a replica's clock runs fast or slow (see `clockRate`) or jumps forward. */
   readonly clockSkew?: boolean;
+  /**
+   * Range of clock rates the skew draws from. Default `[0.5, 2]`, or `[0.96, 1.04]` when the
+   * workload uses lease reads (which are linearizable only within the cores' drift bound, 10%
+   * by default).
+   */
+  readonly clockRate?: readonly [number, number];
   /** Leadership transfers to a random voter (Raft thesis §3.10). */
   readonly transfers?: boolean;
   /** Membership churn: remove a voter, add a fresh one (never reusing an id). */
@@ -75,6 +81,13 @@ export interface SimulationOptions {
   readonly nemesis?: NemesisOptions | false;
   /** Milliseconds per core tick (default 10). */
   readonly tickMs?: number;
+  /**
+   * Read consistency of the clients' reads: `linearizable` (default, ReadIndex), `lease`
+   * (leader lease, Raft thesis §6.4.1; turns on Raft's `leaseRead`) or `mixed` (each read
+   * draws one). Lease reads also narrow the default clock-rate range of the nemesis to the
+   * cores' drift bound.
+   */
+  readonly reads?: 'linearizable' | 'lease' | 'mixed';
   /** Client request timeout (default 400 ms); a write that times out has an unknown outcome. */
   readonly requestTimeoutMs?: number;
   /** Snapshot every this many applied entries (default 40; 0 disables). */
@@ -207,6 +220,7 @@ class Simulation {
       maxLoadMs: options.maxLoadMs ?? 120_000,
       convergeMs: options.convergeMs ?? 30_000,
       resolveUnknown: options.resolveUnknown ?? true,
+      reads: options.reads ?? 'linearizable',
     };
     const n = options.nemesis;
     this.nemesis =
@@ -218,6 +232,7 @@ class Simulation {
             crashes: n?.crashes ?? true,
             messageFaults: n?.messageFaults ?? true,
             clockSkew: n?.clockSkew ?? true,
+            clockRate: n?.clockRate ?? ((options.reads ?? 'linearizable') === 'linearizable' ? [0.5, 2] : [0.96, 1.04]),
             transfers: n?.transfers ?? true,
             membership: n?.membership ?? true,
             electionStorms: n?.electionStorms ?? false,
@@ -237,7 +252,9 @@ class Simulation {
       durableStateChecks: options.durableStateChecks ?? true,
       forgetVoteOnCrash: this.bugs.forgetVote ?? false,
       onApply: (_node, index, command) => this.onApply(index, command),
-      ...(options.raftOptions ? { raftOptions: options.raftOptions } : {}),
+      ...(options.raftOptions || this.o.reads !== 'linearizable'
+        ? { raftOptions: { ...(this.o.reads !== 'linearizable' ? { leaseRead: true } : {}), ...options.raftOptions } }
+        : {}),
       ...(options.paxosOptions ? { paxosOptions: options.paxosOptions } : {}),
     });
     this.keys = Array.from({ length: this.o.keys }, (_, i) => `k${i}`);
@@ -374,7 +391,15 @@ class Simulation {
     }
     this.cluster.markAll();
     if (input.f === 'get') {
-      const consistency = this.bugs.staleReads ? 'stale' : 'linearizable';
+      const consistency = this.bugs.staleReads
+        ? 'stale'
+        : this.o.reads === 'linearizable'
+          ? 'linearizable'
+          : this.o.reads === 'lease'
+            ? 'lease'
+            : this.rng.next() < 0.5
+              ? 'lease'
+              : 'linearizable';
       let reading: Promise<KvQueryResult>;
       try {
         reading = r.log.read({ type: 'get', key: input.key }, { consistency, timeoutMs: this.o.requestTimeoutMs });
@@ -600,7 +625,8 @@ class Simulation {
       r.clock.jump(ms);
       this.nemesisAction(`clock of ${r.id} jumps ${ms} ms`);
     } else {
-      const rate = 0.5 + this.rng.next() * 1.5;
+      const [lo, hi] = this.nemesis!.clockRate;
+      const rate = lo + this.rng.next() * (hi - lo);
       r.clock.setRate(rate);
       this.nemesisAction(`clock of ${r.id} runs at ${rate.toFixed(2)}x`);
     }

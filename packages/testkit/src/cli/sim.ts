@@ -24,6 +24,7 @@ const USAGE = `usage: synod-sim [options]
   --ops N                 client operations per run (default 200)
   --clients N             concurrent clients (default 5)
   --keys N                keys the clients use (default 3)
+  --reads MODE            linearizable (default) | lease | mixed: consistency of client reads
   --no-nemesis            run without faults
   --election-storms       add election storms to the nemesis (bounce the leader, then voters)
   --workers N             parallel worker threads (default 1; 0 = one per CPU)
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
         ops: { type: 'string', default: '200' },
         clients: { type: 'string', default: '5' },
         keys: { type: 'string', default: '3' },
+        reads: { type: 'string', default: 'linearizable' },
         'no-nemesis': { type: 'boolean', default: false },
         'election-storms': { type: 'boolean', default: false },
         workers: { type: 'string', default: '1' },
@@ -118,6 +120,11 @@ async function main(): Promise<void> {
     process.stderr.write(`--bug must be forget-vote or stale-reads, got ${bug}\n`);
     process.exit(2);
   }
+  const reads = args.reads;
+  if (reads !== 'linearizable' && reads !== 'lease' && reads !== 'mixed') {
+    process.stderr.write(`--reads must be linearizable, lease or mixed, got ${reads}\n`);
+    process.exit(2);
+  }
   const first = args.seed !== undefined ? int('seed', args.seed, 0) : 1;
   const count = args.seeds !== undefined ? int('seeds', args.seeds, 1) : args.seed !== undefined ? 1 : 100;
   const options: Omit<SimulationOptions, 'seed'> = {
@@ -126,6 +133,7 @@ async function main(): Promise<void> {
     ops: int('ops', args.ops, 1),
     clients: int('clients', args.clients, 1),
     keys: int('keys', args.keys, 1),
+    reads,
     ...(args['no-nemesis'] ? { nemesis: false as const } : args['election-storms'] ? { nemesis: { electionStorms: true } } : {}),
     ...(args['no-durable-checks'] ? { durableStateChecks: false } : {}),
     ...(bug ? { bugs: bug === 'forget-vote' ? { forgetVote: true } : { staleReads: true } } : {}),
@@ -146,6 +154,7 @@ async function main(): Promise<void> {
       `--ops ${options.ops}`,
       `--clients ${options.clients}`,
       `--keys ${options.keys}`,
+      ...(reads !== 'linearizable' ? [`--reads ${reads}`] : []),
       ...(args['no-nemesis'] ? ['--no-nemesis'] : []),
       ...(args['election-storms'] ? ['--election-storms'] : []),
       ...(args['no-durable-checks'] ? ['--no-durable-checks'] : []),
