@@ -123,6 +123,14 @@ describe('InvariantChecker', () => {
     expect(off.onPersist('a', { hardState: { term: 3, vote: null, commit: 0 } }, st, new Map(), 1)).toBeNull();
   });
 
+  it('paxos: an acceptor never accepts below its promise', () => {
+    const c = new InvariantChecker('paxos');
+    const st = () => status({ id: 'a' });
+    expect(c.onPersist('a', { hardState: { term: 5, vote: 'b', commit: 0 }, entries: [entry(1, 5)] }, st, new Map(), 1)).toBeNull();
+    expect(c.onPersist('a', { entries: [entry(2, 7)] }, st, new Map(), 1)).toBeNull();
+    expect(c.onPersist('a', { entries: [entry(3, 4)] }, st, new Map(), 1)?.invariant).toBe('accept-below-promise');
+  });
+
   it('final check: committed logs identical, acknowledged writes committed', () => {
     const c = new InvariantChecker('raft');
     const s = (id: string) => () => status({ id, commitIndex: 2, lastIndex: 2, appliedIndex: 2 });

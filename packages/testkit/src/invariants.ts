@@ -105,6 +105,16 @@ export class InvariantChecker {
    */
   onPersist(node: NodeId, batch: PersistBatch, statusOf: () => CoreStatus | null, before: ReadonlyMap<number, Entry>, time: number): InvariantViolation | null {
     const hs = batch.hardState;
+    if (this.profile === 'paxos') {
+      // An acceptor never accepts below its promise: entries it persists carry a ballot no lower
+      // than the promise it had made durable before this batch.
+      const promised = this.durable.get(node)?.term ?? 0;
+      for (const e of batch.entries ?? []) {
+        if (e.term < promised) {
+          return { invariant: 'accept-below-promise', message: `${node} persisted slot ${e.index} at ballot ${e.term} after promising ${promised}`, time, node };
+        }
+      }
+    }
     if (hs && this.durableState) {
       // Raft Figure 2: currentTerm and votedFor are persistent; a Paxos promise never goes back.
       const prev = this.durable.get(node);
