@@ -222,6 +222,8 @@ async function main(): Promise<void> {
     for (const seed of seeds) {
       if (stopped) break;
       await runSeeds({ seeds: [seed], options }, onReport);
+      // A run is one long chain of microtasks: give the event loop a turn (signals, the bar).
+      await new Promise<void>((r) => setImmediate(r));
     }
   } else {
     const script = fileURLToPath(import.meta.url);
