@@ -162,8 +162,10 @@ export function renderMarkdown(report: BenchReport, o: MarkdownOptions): string 
       mdTable(
         ['library', 'version', 'nodes', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'setup'],
         report.peers.map((p) => {
-          const x = p as typeof p & { version?: string; p50Ms?: number; errors?: number; setup?: string };
-          return [p.name, str(x.version), String(p.nodes), String(p.clients), fmtRate(p.opsPerSec), x.p50Ms === undefined ? '–' : fmtMs(x.p50Ms), fmtMs(p.p99Ms), str(x.errors), str(x.setup, '')];
+          const x = p as typeof p & { version?: string; p50Ms?: number; errors?: number; setup?: string; internalErrors?: Record<string, number> };
+          const internal = x.internalErrors ? Object.entries(x.internalErrors).map(([k, v]) => `${v} × ${k}`).join(', ') : '';
+          const errors = str(x.errors) + (internal ? ` (+ unhandled inside the library: ${internal})` : '');
+          return [p.name, str(x.version), String(p.nodes), String(p.clients), fmtRate(p.opsPerSec), x.p50Ms === undefined ? '–' : fmtMs(x.p50Ms), fmtMs(p.p99Ms), errors, str(x.setup, '')];
         }),
         ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       ),

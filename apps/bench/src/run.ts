@@ -288,6 +288,7 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
             p50Ms: round(m.latency.p50Ms),
             p99Ms: round(m.latency.p99Ms),
             errors: m.errors,
+            ...(m.internalErrors ? { internalErrors: m.internalErrors } : {}),
             setup: m.setup,
           });
           log(`${label}: ${Math.round(m.opsPerSec)} ops/s`);

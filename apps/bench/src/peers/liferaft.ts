@@ -53,6 +53,8 @@ export interface PeerMeasurement extends ClosedLoopResult {
   readonly payloadBytes: number;
   /** How the peer was run, in one sentence. */
   readonly setup: string;
+  /** Rejections inside the library that nobody handled (by error name), if any. */
+  readonly internalErrors?: Readonly<Record<string, number>>;
 }
 
 /** Runs liferaft with `nodes` nodes in this process under the closed loop. */
@@ -85,6 +87,15 @@ export async function runLiferaft(o: PeerRunOptions): Promise<PeerMeasurement> {
   );
   for (const n of nodes) for (const a of addresses) if (a !== n.address) n.join(a);
   const timeout = o.commitTimeoutMs ?? 1000;
+  // Under concurrent commands liferaft's own async chains reject (e.g. levelup NotFoundError
+  // when committing an index another command overwrote) with nobody listening; Node would
+  // exit on them. Count them instead: they are liferaft failures, reported with the run.
+  const internalErrors: Record<string, number> = {};
+  const onInternal = (reason: unknown) => {
+    const name = (reason as Error)?.name ?? 'Error';
+    internalErrors[name] = (internalErrors[name] ?? 0) + 1;
+  };
+  process.on('unhandledRejection', onInternal);
   try {
     let leader: LifeRaftNode | undefined;
     const deadline = Date.now() + 30_000;
@@ -138,15 +149,11 @@ export async function runLiferaft(o: PeerRunOptions): Promise<PeerMeasurement> {
       clients: o.clients,
       payloadBytes: o.payloadBytes,
       setup: `${o.nodes} nodes in one process, leveldown log per node, in-process write() on setImmediate, commit event on the leader`,
+      ...(Object.keys(internalErrors).length ? { internalErrors: { ...internalErrors } } : {}),
     };
   } finally {
     // liferaft keeps async chains (commit, append) running after end(); they then fail with
-    // levelup's "Database is not open". Swallow exactly those while shutting down.
-    const swallow = (reason: unknown) => {
-      if ((reason as Error)?.message?.includes('Database is not open')) return;
-      throw reason;
-    };
-    process.on('unhandledRejection', swallow);
+    // levelup's "Database is not open", still caught by onInternal until the files are gone.
     await sleep(100); // let commits in flight finish
     for (const n of nodes) {
       try {
@@ -157,6 +164,6 @@ export async function runLiferaft(o: PeerRunOptions): Promise<PeerMeasurement> {
     }
     await sleep(200); // let leveldown close its files before removing them
     rmSync(dir, { recursive: true, force: true });
-    process.off('unhandledRejection', swallow);
+    process.off('unhandledRejection', onInternal);
   }
 }
