@@ -241,6 +241,11 @@ export class SimCluster {
     this.markAll();
   }
 
+  /** Marks replica `id` for the next invariant check (after an outside call into it). */
+  mark(id: NodeId): void {
+    this.dirty.add(id);
+  }
+
   /** Marks every replica for the next invariant check (after an outside action). */
   markAll(): void {
     for (const id of this.replicas.keys()) this.dirty.add(id);

@@ -389,7 +389,7 @@ class Simulation {
       retry(null, 'replica down');
       return;
     }
-    this.cluster.markAll();
+    this.cluster.mark(r.id);
     if (input.f === 'get') {
       const consistency = this.bugs.staleReads
         ? 'stale'
@@ -407,7 +407,8 @@ class Simulation {
         retry(null, errorName(err));
         return;
       }
-      reading.then(        (res) => {
+      reading.then(
+        (res) => {
           const value = res.type === 'get' && res.value ? toText(res.value) : null;
           this.recorder.ok(id, { value }, this.sched.now());
           c.lastSeen.set(input.key, value);
