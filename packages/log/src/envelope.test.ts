@@ -25,3 +25,52 @@ describe('runtime command envelope', () => {
     expect(() => decodeCommand(new Uint8Array([0, 5, 65]))).toThrow(MalformedMessageError);
   });
 });
+
+import fc from 'fast-check';
+import { type CommandHeader, encodeOrigin, parseCommandHeader } from './envelope.js';
+
+describe('parseCommandHeader (the allocation-free apply path)', () => {
+  const blank = (): CommandHeader => ({ kind: 0, mine: false, originTag: 0, request: 0, time: 0, session: 0, seq: 0, payloadOffset: 0 });
+
+  it('agrees with decodeCommand on every field, and recognises its own origin', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(0, 1, 2, 3),
+        fc.string({ minLength: 1, maxLength: 20 }),
+        fc.string({ minLength: 1, maxLength: 20 }),
+        fc.nat(), fc.nat(), fc.nat({ max: 2 ** 45 }), fc.nat(), fc.nat(),
+        fc.uint8Array({ maxLength: 64 }),
+        (kind, origin, other, originTag, request, time, session, seq, payload) => {
+          const data = encodeCommand({ kind: kind as CommandKind, origin, originTag, request, time, session, seq }, payload);
+          const d = decodeCommand(data);
+          const h = blank();
+          expect(parseCommandHeader(data, encodeOrigin(origin), h)).toBe(true);
+          expect(h.mine).toBe(true);
+          expect([h.kind, h.originTag, h.request, h.time, h.session, h.seq]).toEqual([d.kind, d.originTag, d.request, d.time, d.session, d.seq]);
+          expect(Array.from(data.subarray(h.payloadOffset))).toEqual(Array.from(payload));
+          const h2 = blank();
+          expect(parseCommandHeader(data, encodeOrigin(other), h2)).toBe(true);
+          expect(h2.mine).toBe(origin === other);
+        },
+      ),
+    );
+  });
+
+  it('returns false (never throws) on garbage and truncated headers', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+        let threw = false;
+        let ok = false;
+        try {
+          ok = parseCommandHeader(bytes, encodeOrigin('n1'), blank());
+        } catch {
+          threw = true;
+        }
+        expect(threw).toBe(false);
+        if (ok) expect(() => decodeCommand(bytes)).not.toThrow();
+      }),
+    );
+    const full = encodeCommand({ kind: CommandKind.Session, origin: 'n1', originTag: 1, request: 2, time: 3, session: 4, seq: 5 }, new Uint8Array(0));
+    for (let cut = 0; cut < full.length; cut++) expect(parseCommandHeader(full.subarray(0, cut), encodeOrigin('n1'), blank())).toBe(false);
+  });
+});

@@ -45,15 +45,145 @@ export interface CommandEnvelope {
   readonly payload: Uint8Array;
 }
 
-/** Encodes a command and its header into one buffer (the only copy of the payload). */
-export function encodeCommand(e: Omit<CommandEnvelope, 'payload'>, payload: Uint8Array): Uint8Array {
-  const w = new BinaryWriter(32 + e.origin.length + payload.length);
-  w.u8(e.kind).string(e.origin).uvarint(e.originTag).uvarint(e.request).uvarint(Math.max(0, Math.floor(e.time)));
-  if (e.kind === CommandKind.Session) w.uvarint(e.session).uvarint(e.seq);
-  else if (e.kind === CommandKind.CloseSession) w.uvarint(e.session);
-  w.raw(payload);
-  return w.finish();
+/** Bytes an unsigned LEB128 varint of `v` takes. */
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
 }
+
+function putVarint(buf: Uint8Array, pos: number, v: number): number {
+  while (v >= 0x80) {
+    buf[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+const originCache = new Map<string, Uint8Array>();
+
+/** The length-prefixed UTF-8 bytes of an origin id (cached: a runtime proposes with one id). */
+export function encodeOrigin(origin: NodeId): Uint8Array {
+  let b = originCache.get(origin);
+  if (!b) {
+    const w = new BinaryWriter(8 + origin.length * 3);
+    w.string(origin);
+    b = w.toBytes();
+    if (originCache.size > 1024) originCache.clear();
+    originCache.set(origin, b);
+  }
+  return b;
+}
+
+/**
+ * Encodes a command and its header into one exactly-sized buffer: the only copy of the
+ * payload on the write path. Throws RangeError for negative or non-integer numbers.
+ */
+export function encodeCommand(e: Omit<CommandEnvelope, 'payload'>, payload: Uint8Array): Uint8Array {
+  const origin = encodeOrigin(e.origin);
+  const time = Math.max(0, Math.floor(e.time));
+  for (const v of [e.originTag, e.request, e.session, e.seq]) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`command header field out of range: ${v}`);
+  }
+  let size = 1 + origin.length + varintSize(e.originTag) + varintSize(e.request) + varintSize(time) + payload.length;
+  if (e.kind === CommandKind.Session) size += varintSize(e.session) + varintSize(e.seq);
+  else if (e.kind === CommandKind.CloseSession) size += varintSize(e.session);
+  const buf = new Uint8Array(size);
+  buf[0] = e.kind;
+  buf.set(origin, 1);
+  let pos = 1 + origin.length;
+  pos = putVarint(buf, pos, e.originTag);
+  pos = putVarint(buf, pos, e.request);
+  pos = putVarint(buf, pos, time);
+  if (e.kind === CommandKind.Session) {
+    pos = putVarint(buf, pos, e.session);
+    pos = putVarint(buf, pos, e.seq);
+  } else if (e.kind === CommandKind.CloseSession) {
+    pos = putVarint(buf, pos, e.session);
+  }
+  buf.set(payload, pos);
+  return buf;
+}
+
+/** A reusable, mutable command header filled by {@link parseCommandHeader}. */
+export interface CommandHeader {
+  kind: CommandKind;
+  /** Whether the origin equals the `origin` bytes passed to the parser. */
+  mine: boolean;
+  originTag: number;
+  request: number;
+  time: number;
+  session: number;
+  seq: number;
+  /** Offset of the payload in the entry data. */
+  payloadOffset: number;
+}
+
+/**
+ * Parses a command header into `out` without allocating: the origin is compared byte-wise with
+ * `origin` (from {@link encodeOrigin}) instead of being decoded. Returns false (leaving `out`
+ * unspecified) if `data` is not a well-formed command. The runtime's apply path uses this on
+ * every replica for every entry.
+ */
+export function parseCommandHeader(data: Uint8Array, origin: Uint8Array, out: CommandHeader): boolean {
+  const n = data.length;
+  if (n < 1) return false;
+  const kind = data[0]!;
+  if (kind > 3) return false;
+  let pos = 1;
+  // Origin: varint length + bytes; compared against ours.
+  let len = 0;
+  let mul = 1;
+  for (let i = 0; ; i++) {
+    if (pos >= n || i >= 8) return false;
+    const b = data[pos++]!;
+    len += (b & 0x7f) * mul;
+    if (b < 0x80) break;
+    mul *= 0x80;
+  }
+  const start = pos - varintSize(len);
+  const end = pos + len;
+  if (end > n) return false;
+  let mine = end - start === origin.length;
+  if (mine) {
+    for (let i = 0; i < origin.length; i++) {
+      if (data[start + i] !== origin[i]) {
+        mine = false;
+        break;
+      }
+    }
+  }
+  pos = end;
+  const fields = kind === CommandKind.Session ? 5 : kind === CommandKind.CloseSession ? 4 : 3;
+  const vals = scratch;
+  for (let f = 0; f < fields; f++) {
+    let v = 0;
+    let m = 1;
+    for (let i = 0; ; i++) {
+      if (pos >= n || i >= 8) return false;
+      const b = data[pos++]!;
+      v += (b & 0x7f) * m;
+      if (b < 0x80) break;
+      m *= 0x80;
+    }
+    vals[f] = v;
+  }
+  out.kind = kind as CommandKind;
+  out.mine = mine;
+  out.originTag = vals[0]!;
+  out.request = vals[1]!;
+  out.time = vals[2]!;
+  out.session = fields >= 4 ? vals[3]! : 0;
+  out.seq = fields === 5 ? vals[4]! : 0;
+  out.payloadOffset = pos;
+  return true;
+}
+
+const scratch: number[] = [0, 0, 0, 0, 0];
 
 /** Decodes {@link encodeCommand}'s output. Throws {@link MalformedMessageError}. */
 export function decodeCommand(data: Uint8Array): CommandEnvelope {

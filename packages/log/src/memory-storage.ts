@@ -8,13 +8,16 @@ import { InvalidArgumentError } from './errors.js';
 import type { Storage } from './storage.js';
 import { EMPTY_HARD_STATE, type Entry, type HardState, type PersistBatch, type PersistedState, type Snapshot } from './types.js';
 
+/** Largest gap (in indexes) an upsert may open above the stored log: guards memory. */
+const MAX_GAP = 1 << 24;
+
 /** A {@link Storage} kept in memory. */
 export class MemoryStorage implements Storage {
   private hardState: HardState = EMPTY_HARD_STATE;
   private snapshot: Snapshot | null = null;
-  private readonly log = new Map<number, Entry>();
-  private minIndex = Number.POSITIVE_INFINITY;
-  private maxIndex = 0;
+  /** `log[i]` holds the entry at index `base + i`; holes (Paxos gaps) are `undefined`. */
+  private log: (Entry | undefined)[] = [];
+  private base = 1;
   private closed = false;
   /** Number of `persist` calls so far (one per Ready with something to write). */
   persistCount = 0;
@@ -22,38 +25,55 @@ export class MemoryStorage implements Storage {
   load(): PersistedState {
     this.assertOpen();
     const entries: Entry[] = [];
-    if (this.log.size > 0) {
-      for (let i = this.minIndex; i <= this.maxIndex; i++) {
-        const e = this.log.get(i);
-        if (e) entries.push(e);
-      }
-    }
+    for (const e of this.log) if (e) entries.push(e);
     return { hardState: this.hardState, snapshot: this.snapshot, entries };
   }
 
   persist(batch: PersistBatch): void {
     this.assertOpen();
     validateBatch(batch);
-    this.persistCount++;
-    if (batch.truncateFrom != null && this.log.size > 0 && batch.truncateFrom <= this.maxIndex) {
-      for (let i = Math.max(batch.truncateFrom, this.minIndex); i <= this.maxIndex; i++) this.log.delete(i);
-      this.maxIndex = batch.truncateFrom - 1;
-      this.normalizeBounds();
+    const es = batch.entries;
+    if (es && es.length > 0) {
+      const top = Math.max(this.base + this.log.length, batch.truncateFrom ?? Number.POSITIVE_INFINITY);
+      if (es[0]!.index > top + MAX_GAP) throw new InvalidArgumentError(`entry index ${es[0]!.index} opens a gap above ${MAX_GAP}`);
     }
-    if (batch.compactTo != null && this.log.size > 0 && batch.compactTo >= this.minIndex) {
-      for (let i = this.minIndex; i <= Math.min(batch.compactTo, this.maxIndex); i++) this.log.delete(i);
-      this.minIndex = batch.compactTo + 1;
-      this.normalizeBounds();
+    this.persistCount++;
+    const t = batch.truncateFrom;
+    if (t != null && t < this.base + this.log.length) {
+      if (t <= this.base) this.log = [];
+      else this.log.length = t - this.base;
+    }
+    const c = batch.compactTo;
+    if (c != null && c >= this.base) {
+      const drop = c - this.base + 1;
+      this.log = drop >= this.log.length ? [] : this.log.slice(drop);
+      this.base = c + 1;
     }
     if (batch.snapshot) this.snapshot = batch.snapshot;
-    if (batch.entries) {
-      for (const e of batch.entries) {
-        this.log.set(e.index, e);
-        if (e.index < this.minIndex) this.minIndex = e.index;
-        if (e.index > this.maxIndex) this.maxIndex = e.index;
-      }
-    }
+    if (es) for (let i = 0; i < es.length; i++) this.put(es[i]!);
     if (batch.hardState) this.hardState = batch.hardState;
+  }
+
+  private put(e: Entry): void {
+    const log = this.log;
+    if (log.length === 0) {
+      this.base = e.index;
+      log.push(e);
+      return;
+    }
+    let off = e.index - this.base;
+    if (off < 0) {
+      // Below the lowest stored index (rare: a Paxos slot filled under the log): re-base.
+      const holes = new Array<Entry | undefined>(-off);
+      this.log = holes.concat(log);
+      this.base = e.index;
+      off = 0;
+    }
+    if (off < this.log.length) this.log[off] = e;
+    else {
+      while (this.log.length < off) this.log.push(undefined);
+      this.log.push(e);
+    }
   }
 
   close(): void {
@@ -64,18 +84,6 @@ export class MemoryStorage implements Storage {
   reopen(): this {
     this.closed = false;
     return this;
-  }
-
-  /**
-   * Bounds are kept conservative (every stored index lies in [minIndex, maxIndex], though not
-   * every index in it is stored: Paxos logs have gaps), so deletions cost O(deleted), never a
-   * scan of the whole log.
-   */
-  private normalizeBounds(): void {
-    if (this.log.size === 0) {
-      this.minIndex = Number.POSITIVE_INFINITY;
-      this.maxIndex = 0;
-    }
   }
 
   private assertOpen(): void {

@@ -104,6 +104,29 @@ describe('ReplicatedLog runtime (driven by the solo protocol)', () => {
     expect(storage.persistCount - before).toBeLessThanOrEqual(3);
   });
 
+  it('defers a commit-only hard state (no extra sync) and makes it durable on the next tick', async () => {
+    const { scheduler, log, storage } = setup();
+    await log.start();
+    await settle(scheduler, log.propose(enc.encode('add:1')));
+    scheduler.advance(500);
+    const before = storage.persistCount;
+    const p = log.propose(enc.encode('add:1'));
+    // Run only what is due now (no tick): the entries are persisted once; the commit advance
+    // that follows is not synced on its own.
+    let resolved = false;
+    void p.then(() => (resolved = true));
+    for (let i = 0; i < 20 && !resolved; i++) {
+      while (scheduler.nextAt() === scheduler.now()) scheduler.step();
+      await Promise.resolve();
+    }
+    expect(resolved).toBe(true);
+    expect(storage.persistCount - before).toBe(1);
+    expect(storage.load().hardState.commit).toBeLessThan(log.status().commitIndex);
+    scheduler.advance(200);
+    await Promise.resolve();
+    expect(storage.load().hardState.commit).toBe(log.status().commitIndex);
+  });
+
   it('recovers applied state after a restart from storage (replaying committed entries)', async () => {
     const storage = new MemoryStorage();
     const a = setup({ storage });

@@ -10,11 +10,10 @@
 import { BinaryReader, BinaryWriter } from './binary.js';
 import { allMembers, decodeConfiguration, type MembershipChange, isJoint, isValidNodeId } from './config.js';
 import type { ConsensusCore, ConsensusProtocol, CoreStatus, Message, Ready, ReadState } from './core.js';
-import { CommandKind, decodeCommand, encodeCommand } from './envelope.js';
+import { type CommandHeader, CommandKind, encodeCommand, encodeOrigin, parseCommandHeader } from './envelope.js';
 import {
   InvalidArgumentError,
   InvalidConfigurationError,
-  MalformedMessageError,
   SessionExpiredError,
   StaleSequenceError,
   StoppedError,
@@ -28,7 +27,7 @@ import { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js'
 import type { StateMachine } from './state-machine.js';
 import type { Storage } from './storage.js';
 import type { Transport } from './transport.js';
-import type { Configuration, Entry, NodeId, PersistBatch, Snapshot } from './types.js';
+import type { Configuration, Entry, HardState, NodeId, PersistBatch, Snapshot } from './types.js';
 import { web } from './web.js';
 import { EntryType } from './types.js';
 
@@ -172,6 +171,10 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private draining = false;
   private applied = 0;
   private readonly originTag: number;
+  /** Our id as it appears in command headers, for allocation-free origin checks. */
+  private readonly originBytes: Uint8Array;
+  /** Scratch header reused for every applied entry. */
+  private readonly header: CommandHeader = { kind: 0, mine: false, originTag: 0, request: 0, time: 0, session: 0, seq: 0, payloadOffset: 0 };
   private nextRequest = 1;
   private readonly proposals = new Map<number, PendingProposal>();
   private nextReadId = 1;
@@ -190,6 +193,10 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private readonly snapshotBytes: number;
   private readonly sessionTimeoutMs: number;
   private knownAddresses = new Map<NodeId, string>();
+  /** The hard state last made durable (term and vote decide whether a new one must sync). */
+  private durableHard: HardState | null = null;
+  /** A commit-only hard state not yet persisted (see toBatch). */
+  private deferredHard: HardState | null = null;
   private readonly drainFn = () => {
     this.drainScheduled = false;
     void this.drain();
@@ -216,6 +223,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     this.sessionTimeoutMs = pos(options.sessionTimeoutMs, 'sessionTimeoutMs', 3_600_000);
     const seedRandom = options.seed !== undefined ? createRandom(options.seed ^ 0x5bd1e995) : null;
     this.originTag = seedRandom ? seedRandom.int(1, 0xffffffff) : randomUint32();
+    this.originBytes = encodeOrigin(this.id);
   }
 
   /**
@@ -226,6 +234,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     if (this.started) throw new InvalidArgumentError('ReplicatedLog already started');
     this.started = true;
     const state = await this.opts.storage.load();
+    this.durableHard = state.hardState;
     if (state.snapshot) {
       this.restoreSnapshot(state.snapshot);
     }
@@ -292,10 +301,8 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
 
   private submit(core: ConsensusCore<Message>, kind: CommandKind, payload: Uint8Array, session: number, seq: number, timeoutMs?: number): Promise<unknown> {
     const request = this.nextRequest++;
-    const data = encodeCommand(
-      { kind, origin: this.id, originTag: this.originTag, request, time: this.scheduler.now(), session, seq },
-      payload,
-    );
+    const now = this.scheduler.now();
+    const data = encodeCommand({ kind, origin: this.id, originTag: this.originTag, request, time: now, session, seq }, payload);
     try {
       core.propose(data);
     } catch (err) {
@@ -303,7 +310,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     }
     return new Promise((resolve, reject) => {
       const ms = timeoutMs ?? this.timeoutMs;
-      const p: PendingProposal = { resolve, reject, deadline: this.scheduler.now() + ms, timer: null };
+      const p: PendingProposal = { resolve, reject, deadline: now + ms, timer: null };
       if (timeoutMs !== undefined) {
         p.timer = this.scheduler.setTimer(ms, () => {
           if (this.proposals.delete(request)) reject(new TimeoutError());
@@ -434,6 +441,12 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
+    if (this.deferredHard && !this.draining) {
+      const hardState = this.deferredHard;
+      this.deferredHard = null;
+      await this.persist({ hardState });
+      if (this.stopped) return;
+    }
     this.halt(new StoppedError());
     try {
       await this.opts.transport.close();
@@ -503,6 +516,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
       if (this.stopped || !this.core) return;
       this.core.tick();
       this.expireProposals();
+      this.flushDeferredHard();
       this.scheduleTick();
       this.scheduleDrain();
     });
@@ -532,16 +546,9 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     try {
       while (!this.stopped && core.hasReady()) {
         const rd = core.ready();
-        const batch = toBatch(rd);
+        const batch = this.toBatch(rd);
         if (batch) {
-          try {
-            const p = this.opts.storage.persist(batch);
-            if (p) await p;
-          } catch (err) {
-            this.failFatal(new StorageError(`persist failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
-            return;
-          }
-          if (this.stopped) return;
+          if (!(await this.persist(batch))) return;
         }
         if (rd.messages.length > 0) this.opts.transport.send(rd.messages);
         if (rd.snapshot && rd.snapshot.meta.index > this.applied) this.restoreSnapshot(rd.snapshot);
@@ -567,6 +574,53 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     }
   }
 
+  /**
+   * The batch to persist for `rd`, or null if nothing must be durable before its messages leave.
+   * A hard state whose only change is `commit` is deferred (etcd's MustSync): commitIndex is
+   * volatile in Raft (Figure 2) and recoverable in Paxos, so it rides along with the next batch
+   * or is flushed on a tick, saving one fsync per commit advance.
+   */
+  private toBatch(rd: Ready<Message>): PersistBatch | null {
+    const hs = rd.hardState;
+    const nothingElse = rd.truncateFrom === null && rd.compactTo === null && !rd.snapshot && rd.entries.length === 0;
+    if (nothingElse) {
+      if (!hs) return null;
+      const d = this.durableHard;
+      if (d && hs.term === d.term && hs.vote === d.vote && hs.commit >= d.commit) {
+        this.deferredHard = hs;
+        return null;
+      }
+    }
+    const hardState = hs ?? this.deferredHard;
+    this.deferredHard = null;
+    return { hardState, truncateFrom: rd.truncateFrom, compactTo: rd.compactTo, snapshot: rd.snapshot, entries: rd.entries };
+  }
+
+  /** Persists one batch; on failure stops the replica (fail-stop) and returns false. */
+  private async persist(batch: PersistBatch): Promise<boolean> {
+    try {
+      const p = this.opts.storage.persist(batch);
+      if (p) await p;
+    } catch (err) {
+      this.failFatal(new StorageError(`persist failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+      return false;
+    }
+    if (batch.hardState) this.durableHard = batch.hardState;
+    return !this.stopped;
+  }
+
+  /** Makes a deferred commit-only hard state durable (on a tick, or before a clean stop). */
+  private flushDeferredHard(): void {
+    if (!this.deferredHard || this.draining || this.stopped) return;
+    const hardState = this.deferredHard;
+    this.deferredHard = null;
+    this.draining = true;
+    void this.persist({ hardState }).finally(() => {
+      this.draining = false;
+      this.scheduleDrain();
+    });
+  }
+
   private applyEntry(e: Entry): void {
     if (e.index <= this.applied) return;
     this.applied = e.index;
@@ -581,23 +635,17 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
       return;
     }
     if (e.type !== EntryType.Normal) return;
-    let env;
-    try {
-      env = decodeCommand(e.data);
-    } catch (err) {
-      if (err instanceof MalformedMessageError) return; // not a runtime command: skip on every replica alike
-      throw err;
-    }
+    const env = this.header;
+    if (!parseCommandHeader(e.data, this.originBytes, env)) return; // not a runtime command: skipped on every replica alike
     if (env.time > this.logTime) this.logTime = env.time;
-    const mine = env.origin === this.id && env.originTag === this.originTag;
-    const pending = mine ? this.proposals.get(env.request) : undefined;
+    const pending = env.mine && env.originTag === this.originTag ? this.proposals.get(env.request) : undefined;
     if (pending) {
       this.proposals.delete(env.request);
       pending.timer?.cancel();
     }
     switch (env.kind) {
       case CommandKind.Plain: {
-        const result = this.sm.apply(env.payload, { index: e.index });
+        const result = this.sm.apply(e.data.subarray(env.payloadOffset), { index: e.index });
         pending?.resolve(result);
         break;
       }
@@ -626,7 +674,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
           if (pending) pending.resolve(this.cachedResult(s));
           break;
         }
-        const result = this.sm.apply(env.payload, { index: e.index });
+        const result = this.sm.apply(e.data.subarray(env.payloadOffset), { index: e.index });
         s.lastSeq = env.seq;
         s.raw = result;
         s.result = null;
@@ -790,18 +838,6 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   }
 }
 
-function toBatch(rd: Ready<Message>): PersistBatch | null {
-  if (!rd.hardState && rd.truncateFrom === null && rd.compactTo === null && !rd.snapshot && rd.entries.length === 0) {
-    return null;
-  }
-  return {
-    hardState: rd.hardState,
-    truncateFrom: rd.truncateFrom,
-    compactTo: rd.compactTo,
-    snapshot: rd.snapshot,
-    entries: rd.entries,
-  };
-}
 
 function randomUint32(): number {
   const c = web.crypto;
