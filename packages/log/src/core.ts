@@ -79,7 +79,7 @@ export interface CoreStatus {
  * Work the runtime must do, in this order (Raft thesis §10.2.1; etcd `Ready`):
  * 1. persist `truncateFrom`, `compactTo`, `snapshot`, `entries`, `hardState` in ONE atomic
  *    `Storage.persist` call;
- * 2. send `messages`;
+ * 2. send `messages` (when `sendBeforePersist` is set, they may go before step 1);
  * 3. if `snapshot` is newer than the state machine, restore the state machine from it;
  * 4. apply `committed` in order;
  * 5. serve `reads`;
@@ -96,8 +96,17 @@ export interface Ready<M extends Message = Message> {
   readonly snapshot: Snapshot | null;
   /** Entries to persist (upsert by index). */
   readonly entries: readonly Entry[];
-  /** Messages to send once the above is durable. */
+  /** Messages to send once the above is durable (or before, see `sendBeforePersist`). */
   readonly messages: readonly M[];
+  /**
+   * When true, `messages` do not depend on anything in this Ready's persist batch and the
+   * runtime may send them BEFORE persisting, overlapping the local fsync with the network round
+   * trip (Raft thesis §10.2.1: a leader may write its log in parallel with replicating it). A
+   * core sets it only for a leader whose term and vote (promise) are unchanged in this Ready;
+   * the leader still counts its own entries toward a quorum only once `advance` confirms them.
+   * Absent means false.
+   */
+  readonly sendBeforePersist?: boolean;
   /** Newly committed entries to apply, ascending, contiguous from `appliedIndex + 1`. */
   readonly committed: readonly Entry[];
   /** Answers to `read()` calls. */

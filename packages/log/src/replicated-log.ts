@@ -547,10 +547,12 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
       while (!this.stopped && core.hasReady()) {
         const rd = core.ready();
         const batch = this.toBatch(rd);
+        const early = rd.sendBeforePersist === true && rd.messages.length > 0;
+        if (early) this.opts.transport.send(rd.messages);
         if (batch) {
           if (!(await this.persist(batch))) return;
         }
-        if (rd.messages.length > 0) this.opts.transport.send(rd.messages);
+        if (!early && rd.messages.length > 0) this.opts.transport.send(rd.messages);
         if (rd.snapshot && rd.snapshot.meta.index > this.applied) this.restoreSnapshot(rd.snapshot);
         try {
           for (const e of rd.committed) this.applyEntry(e);

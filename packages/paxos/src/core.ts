@@ -437,8 +437,16 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
       if (!e) break;
       committed.push(e);
     }
+    const hardState = this.hardDirty ? this.hardState() : null;
+    // A leader whose promise (round, owner) is already durable may send before persisting:
+    // its Accepts and commit announcements depend only on durable state, and it counts its own
+    // acceptances toward Q2 only after advance() confirms them (Raft thesis §10.2.1, same idea).
+    const sendBeforePersist =
+      this.role === 'leader' &&
+      (hardState === null || (hardState.term === this.persistedHard.term && hardState.vote === this.persistedHard.vote));
     const rd: Ready<PaxosMessage> = {
-      hardState: this.hardDirty ? this.hardState() : null,
+      hardState,
+      sendBeforePersist,
       truncateFrom: null,
       compactTo: this.pendingCompactTo,
       snapshot: this.pendingSnapshot,

@@ -557,3 +557,48 @@ describe('proposals and refusals', () => {
     expect(p.entries.map((e) => e.index)).toEqual([commit - 1, commit]);
   });
 });
+
+describe('early sends (Raft thesis §10.2.1, applied to phase 2)', () => {
+  it('only a leader with a durable promise sends before persisting', () => {
+    const c = new Cluster({ options: opts, seed: 4 });
+    const seen: { role: string; early: boolean; promiseChanged: boolean }[] = [];
+    for (const id of c.ids) {
+      const core = c.core(id);
+      const orig = core.ready.bind(core);
+      core.ready = () => {
+        const before = c.node(id).storage.load().hardState;
+        const rd = orig();
+        const changed = rd.hardState !== null && (rd.hardState.term !== before.term || rd.hardState.vote !== before.vote);
+        seen.push({ role: core.status().role, early: rd.sendBeforePersist === true, promiseChanged: changed });
+        return rd;
+      };
+    }
+    const l = c.waitLeader();
+    c.propose(l, 'a');
+    c.waitApplied('a');
+    expect(seen.some((r) => r.early)).toBe(true);
+    for (const r of seen) if (r.early) expect([r.role, r.promiseChanged]).toEqual(['leader', false]);
+  });
+
+  it('a leader that crashes after its Accepts left but before its own write loses nothing chosen', () => {
+    const c = new Cluster({ options: opts, seed: 6 });
+    const l = c.waitLeader();
+    c.propose(l, 'a');
+    c.waitApplied('a');
+    const core = c.core(l);
+    core.propose(cmd('b'));
+    const rd = core.ready();
+    expect(rd.sendBeforePersist).toBe(true);
+    for (const m of rd.messages) c.queue.push(m); // sent early; the leader's write never happens
+    c.crash(l);
+    c.expireStickiness();
+    c.runUntil(() => c.leader() !== null && c.leader() !== l, 500, 'a new leader');
+    c.restart(l);
+    c.waitApplied('a');
+    c.propose(c.waitLeader(), 'c');
+    c.waitApplied('c');
+    const logs = c.ids.map((id) => c.commands(id).join(','));
+    expect(new Set(logs).size).toBe(1);
+    expect(c.commands(c.ids[0]!)[0]).toBe('a');
+  });
+});

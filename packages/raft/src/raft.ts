@@ -482,6 +482,10 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
     this.flush();
     const log = this.log;
     let hardState: HardState | null = null;
+    // A leader whose term and vote are already durable may send before persisting (thesis
+    // §10.2.1): its messages depend only on durable state; it counts its own new entries toward
+    // a quorum only after advance() confirms them (see maybeCommit).
+    const sendBeforePersist = this.role === 'leader' && this.term === this.lastHard.term && this.vote === this.lastHard.vote;
     if (this.term !== this.lastHard.term || this.vote !== this.lastHard.vote || log.commit !== this.lastHard.commit) {
       hardState = { term: this.term, vote: this.vote, commit: log.commit };
       this.lastHard = hardState;
@@ -494,6 +498,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       snapshot: log.pendingSnapshot,
       entries: log.takeUnstable(),
       messages: this.msgs.length > 0 ? this.msgs : EMPTY_MSGS,
+      sendBeforePersist,
       committed,
       reads: this.readStates.length > 0 ? this.readStates : EMPTY_READS,
     };

@@ -157,3 +157,68 @@ describe('§5.4 safety', () => {
     expect(net.status('b').role).not.toBe('leader');
   });
 });
+
+describe('§5.4 safety with early sends (thesis §10.2.1)', () => {
+  it('a leader with a durable term sends before persisting; a candidate or a term change never does', () => {
+    const net = new TestNetwork(['s1', 's2', 's3']);
+    const readies: { id: string; role: string; early: boolean; termChanged: boolean }[] = [];
+    for (const id of ['s1', 's2', 's3']) {
+      const core = net.core(id);
+      const orig = core.ready.bind(core);
+      let last: HardState | null = null;
+      core.ready = () => {
+        const rd = orig();
+        const changed = rd.hardState !== null && last !== null && (rd.hardState.term !== last.term || rd.hardState.vote !== last.vote);
+        if (rd.hardState) last = rd.hardState;
+        readies.push({ id, role: core.status().role, early: rd.sendBeforePersist === true, termChanged: changed });
+        return rd;
+      };
+    }
+    const leader = net.elect();
+    for (let i = 0; i < 5; i++) net.propose(leader, `x${i}`);
+    net.stabilize();
+    expect(readies.some((r) => r.early && r.id === leader)).toBe(true);
+    for (const r of readies) {
+      if (r.early) {
+        expect(r.role).toBe('leader');
+        expect(r.termChanged).toBe(false);
+      }
+    }
+    expect(readies.some((r) => r.role !== 'leader' && r.early)).toBe(false);
+  });
+
+  it('a leader that crashes after sending but before persisting loses only uncommitted entries; the rest survive', () => {
+    const net = new TestNetwork(['s1', 's2', 's3'], { asyncStorage: true });
+    const tick = () => {
+      net.tick(1);
+      for (const id of ['s1', 's2', 's3']) while (net.completeIo(id));
+      net.stabilize();
+    };
+    let leader: string | null = null;
+    for (let i = 0; i < 200 && !leader; i++) {
+      tick();
+      leader = net.leader();
+    }
+    expect(leader).not.toBeNull();
+    for (let i = 0; i < 3; i++) tick();
+    const committedBefore = net.status(leader!).commitIndex;
+    const appliedBefore = net.appliedData(leader!);
+    // A proposal whose Ready is in flight (not yet persisted) on the leader; its messages left early.
+    net.core(leader!).propose(cmd('in-flight'));
+    net.drain(leader!);
+    expect(net.ioPending(leader!)).toBe(true);
+    expect(net.queue.some((m) => m.type === RaftMessageType.Append && m.from === leader && m.entries.length > 0)).toBe(true);
+    net.crash(leader!);
+    // The followers receive the entry, a new leader is elected, and the cluster agrees.
+    for (let i = 0; i < 300 && (net.leader() === null || net.leader() === leader); i++) tick();
+    net.restart(leader!);
+    for (let i = 0; i < 50; i++) tick();
+    const ids = ['s1', 's2', 's3'];
+    const logs = ids.map((id) => net.appliedData(id).join(','));
+    expect(new Set(logs).size).toBe(1);
+    expect(net.appliedData(ids[0]!).slice(0, appliedBefore.length)).toEqual(appliedBefore);
+    expect(net.status(ids[0]!).commitIndex).toBeGreaterThanOrEqual(committedBefore);
+    // The entry reached the followers before the leader's crash, so the new leader commits it.
+    expect(net.appliedData(ids[0]!)).toContain('in-flight');
+  });
+});

@@ -201,7 +201,16 @@ export class TestNetwork {
     const node = this.node(id);
     if (!node.alive) return;
     if (this.asyncStorage) {
-      if (!this.inFlight.has(id) && node.core.hasReady()) this.inFlight.set(id, node.core.ready());
+      if (!this.inFlight.has(id) && node.core.hasReady()) {
+        const rd = node.core.ready();
+        // Like the runtime: a leader's messages may leave before its write completes (§10.2.1),
+        // so a crash before completeIo() loses the leader's copy but not the followers'.
+        if (rd.sendBeforePersist) {
+          for (const m of rd.messages) this.queue.push(this.useCodec ? roundTrip(m) : m);
+          this.sentEarly.add(rd);
+        }
+        this.inFlight.set(id, rd);
+      }
       return;
     }
     let guard = 0;
@@ -227,6 +236,9 @@ export class TestNetwork {
     return this.inFlight.has(id);
   }
 
+  /** Readies whose messages already left before their persist (asyncStorage mode). */
+  private readonly sentEarly = new WeakSet<Ready<RaftMessage>>();
+
   private carryOut(node: TestNode, rd: Ready<RaftMessage>): void {
     const batch: PersistBatch = { hardState: rd.hardState, truncateFrom: rd.truncateFrom, compactTo: rd.compactTo, snapshot: rd.snapshot, entries: rd.entries };
     if (rd.hardState || rd.truncateFrom !== null || rd.compactTo !== null || rd.snapshot || rd.entries.length > 0) {
@@ -234,7 +246,7 @@ export class TestNetwork {
       node.persists++;
       node.onPersist?.(batch, rd.messages);
     }
-    for (const m of rd.messages) this.queue.push(this.useCodec ? roundTrip(m) : m);
+    if (!this.sentEarly.delete(rd)) for (const m of rd.messages) this.queue.push(this.useCodec ? roundTrip(m) : m);
     if (rd.snapshot && rd.snapshot.meta.index > node.appliedIndex) this.restore(node, rd.snapshot.data, rd.snapshot.meta.index);
     for (const e of rd.committed) this.apply(node, e);
     for (const r of rd.reads) node.reads.push(r);
