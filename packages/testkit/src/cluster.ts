@@ -44,6 +44,12 @@ export interface SimClusterOptions {
   readonly raftOptions?: RaftOptions;
   /** Paxos options (defaults: electionTicks 10, heartbeatTicks 1). */
   readonly paxosOptions?: PaxosOptions;
+  /**
+   * Encode every message with the protocol's codec at send and decode it at delivery (the
+   * network's `serialize` mode), so the codecs are part of the run. Default false (messages
+   * pass by reference; faster).
+   */
+  readonly serialize?: boolean;
   /** One-way network delay range in ms (default [1, 3]). */
   readonly delayMs?: readonly [number, number];
   /** Check invariants after every event (default true); otherwise every 10 ms of virtual time. */
@@ -117,7 +123,7 @@ export class SimCluster {
     this.rng = typeof options.seed === 'object' ? options.seed : createRandom(options.seed ?? 1);
     this.protocolName = options.protocol ?? 'raft';
     const [minDelayMs, maxDelayMs] = options.delayMs ?? [1, 3];
-    this.net = new MemoryNetwork<Message>({ scheduler: this.sched, seed: this.rng.int(1, 0x7fffffff), minDelayMs, maxDelayMs });
+    this.net = new MemoryNetwork<Message>({ scheduler: this.sched, seed: this.rng.int(1, 0x7fffffff), minDelayMs, maxDelayMs, serialize: options.serialize ?? false });
     this.protocol =
       this.protocolName === 'paxos'
         ? (paxos({ electionTicks: 10, heartbeatTicks: 1, ...options.paxosOptions }) as ConsensusProtocol<Message>)

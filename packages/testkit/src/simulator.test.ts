@@ -112,6 +112,13 @@ describe.each(['raft', 'paxos'] as const)('%s under the full nemesis', (protocol
     expect(reads).toBeGreaterThan(200);
   });
 
+  it('with every message round-tripped through the protocol codec', async () => {
+    for (const seed of [61, 62]) {
+      const r = await simulate({ seed, protocol, serialize: true });
+      expect(r.ok, `seed ${seed}: ${r.violation?.message ?? r.linearizability}`).toBe(true);
+    }
+  });
+
   it('without a nemesis nothing is lost or refused for long', async () => {
     const r = await simulate({ seed: 5, protocol, nemesis: false });
     expect(r.ok).toBe(true);

@@ -96,6 +96,8 @@ export interface SimulationOptions {
   readonly raftOptions?: RaftOptions;
   /** Paxos options (defaults: electionTicks 10, heartbeatTicks 1). */
   readonly paxosOptions?: PaxosOptions;
+  /** Round-trip every message through the protocol's codec (default false). */
+  readonly serialize?: boolean;
   /** Check invariants after every event (default true); otherwise every 10 ms of virtual time. */
   readonly checkEveryEvent?: boolean;
   /** Give up the load phase after this much virtual time (default 120,000 ms). */
@@ -187,7 +189,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 }
 
 class Simulation {
-  private readonly o: Required<Omit<SimulationOptions, 'nemesis' | 'bugs' | 'trace' | 'raftOptions' | 'paxosOptions' | 'durableStateChecks'>>;
+  private readonly o: Required<Omit<SimulationOptions, 'nemesis' | 'bugs' | 'trace' | 'raftOptions' | 'paxosOptions' | 'durableStateChecks' | 'serialize'>>;
   private readonly nemesis: Required<NemesisOptions> | null;
   private readonly bugs: SimulationBugs;
   private readonly trace: ((line: string) => void) | undefined;
@@ -249,6 +251,7 @@ class Simulation {
       requestTimeoutMs: this.o.requestTimeoutMs,
       snapshotEntries: this.o.snapshotEntries,
       checkEveryEvent: this.o.checkEveryEvent,
+      serialize: options.serialize ?? false,
       durableStateChecks: options.durableStateChecks ?? true,
       forgetVoteOnCrash: this.bugs.forgetVote ?? false,
       onApply: (_node, index, command) => this.onApply(index, command),

@@ -25,6 +25,7 @@ const USAGE = `usage: synod-sim [options]
   --clients N             concurrent clients (default 5)
   --keys N                keys the clients use (default 3)
   --reads MODE            linearizable (default) | lease | mixed: consistency of client reads
+  --serialize             round-trip every message through the protocol's codec
   --no-nemesis            run without faults
   --election-storms       add election storms to the nemesis (bounce the leader, then voters)
   --workers N             parallel worker threads (default 1; 0 = one per CPU)
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
         keys: { type: 'string', default: '3' },
         reads: { type: 'string', default: 'linearizable' },
         'no-nemesis': { type: 'boolean', default: false },
+        serialize: { type: 'boolean', default: false },
         'election-storms': { type: 'boolean', default: false },
         workers: { type: 'string', default: '1' },
         'keep-going': { type: 'boolean', default: false },
@@ -134,6 +136,7 @@ async function main(): Promise<void> {
     clients: int('clients', args.clients, 1),
     keys: int('keys', args.keys, 1),
     reads,
+    ...(args.serialize ? { serialize: true } : {}),
     ...(args['no-nemesis'] ? { nemesis: false as const } : args['election-storms'] ? { nemesis: { electionStorms: true } } : {}),
     ...(args['no-durable-checks'] ? { durableStateChecks: false } : {}),
     ...(bug ? { bugs: bug === 'forget-vote' ? { forgetVote: true } : { staleReads: true } } : {}),
@@ -155,6 +158,7 @@ async function main(): Promise<void> {
       `--clients ${options.clients}`,
       `--keys ${options.keys}`,
       ...(reads !== 'linearizable' ? [`--reads ${reads}`] : []),
+      ...(args.serialize ? ['--serialize'] : []),
       ...(args['no-nemesis'] ? ['--no-nemesis'] : []),
       ...(args['election-storms'] ? ['--election-storms'] : []),
       ...(args['no-durable-checks'] ? ['--no-durable-checks'] : []),
