@@ -19,7 +19,7 @@
  *   cas:    ok u8 (0 | 1) | current (optional bytes)
  * ```
  */
-import { BinaryReader, BinaryWriter, InvalidArgumentError, MalformedMessageError, utf8Decode, utf8Encode } from '@synod/log';
+import { BinaryReader, BinaryWriter, InvalidArgumentError, MalformedMessageError, utf8Decode, utf8Encode, uvarintSize, writeUvarintAt } from '@synod/log';
 
 /** Operation codes of the command encoding (first byte). */
 export const KvOp = {
@@ -123,25 +123,6 @@ function readOpt(r: BinaryReader): Uint8Array | null {
   return r.bytes();
 }
 
-/** Number of bytes of `n` as an unsigned LEB128 varint. */
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    size++;
-  }
-  return size;
-}
-
-function putVarint(buf: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    buf[pos++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  buf[pos++] = n;
-  return pos;
-}
-
 /** UTF-8 bytes of a key, or `null` if it is pure ASCII (then its bytes are its char codes). */
 function keyBytes(key: string): Uint8Array | null {
   for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0x7f) return utf8Encode(key);
@@ -172,7 +153,7 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
       op = KvOp.Put;
       assertBytes(cmd.value, 'value');
       a = cmd.value;
-      tail = varintSize(a.length) + a.length;
+      tail = uvarintSize(a.length) + a.length;
       break;
     case 'cas':
       op = KvOp.Cas;
@@ -180,16 +161,16 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
       if (cmd.value !== null) assertBytes(cmd.value, 'value');
       a = cmd.expected;
       b = cmd.value;
-      tail = 2 + (a ? varintSize(a.length) + a.length : 0) + (b ? varintSize(b.length) + b.length : 0);
+      tail = 2 + (a ? uvarintSize(a.length) + a.length : 0) + (b ? uvarintSize(b.length) + b.length : 0);
       break;
     default:
       throw new InvalidArgumentError(`unknown command type ${String((cmd as { type?: unknown }).type)}`);
   }
   const kb = keyBytes(key);
   const klen = kb ? kb.length : key.length;
-  const out = new Uint8Array(1 + varintSize(klen) + klen + tail);
+  const out = new Uint8Array(1 + uvarintSize(klen) + klen + tail);
   out[0] = op;
-  let pos = putVarint(out, 1, klen);
+  let pos = writeUvarintAt(out, 1, klen);
   if (kb) {
     out.set(kb, pos);
     pos += klen;
@@ -197,7 +178,7 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
     for (let i = 0; i < klen; i++) out[pos++] = key.charCodeAt(i);
   }
   if (op === KvOp.Put) {
-    pos = putVarint(out, pos, a!.length);
+    pos = writeUvarintAt(out, pos, a!.length);
     out.set(a!, pos);
   } else if (op === KvOp.Cas) {
     for (const v of [a, b]) {
@@ -205,7 +186,7 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
         out[pos++] = 0;
       } else {
         out[pos++] = 1;
-        pos = putVarint(out, pos, v.length);
+        pos = writeUvarintAt(out, pos, v.length);
         out.set(v, pos);
         pos += v.length;
       }
@@ -215,84 +196,13 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
 }
 
 /**
- * A bounds-checked cursor over a command (lighter than BinaryReader: no DataView, short ASCII
- * keys decoded without TextDecoder). Throws MalformedMessageError.
- */
-class Cursor {
-  pos = 0;
-  constructor(readonly buf: Uint8Array) {}
-
-  private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new MalformedMessageError(`truncated input at byte ${this.pos}`);
-  }
-
-  u8(): number {
-    this.need(1);
-    return this.buf[this.pos++]!;
-  }
-
-  uvarint(): number {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 8; i++) {
-      const b = this.u8();
-      result += (b & 0x7f) * mul;
-      if (b < 0x80) {
-        if (result > Number.MAX_SAFE_INTEGER) throw new MalformedMessageError('varint exceeds 2^53');
-        return result;
-      }
-      mul *= 0x80;
-    }
-    throw new MalformedMessageError('varint too long');
-  }
-
-  bytes(): Uint8Array {
-    const n = this.uvarint();
-    this.need(n);
-    const v = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return v;
-  }
-
-  optBytes(): Uint8Array | null {
-    const tag = this.u8();
-    if (tag === 0) return null;
-    if (tag !== 1) throw new MalformedMessageError(`invalid optional-bytes tag ${tag}`);
-    return this.bytes();
-  }
-
-  string(): string {
-    const n = this.uvarint();
-    this.need(n);
-    const buf = this.buf;
-    const start = this.pos;
-    const end = start + n;
-    this.pos = end;
-    if (n <= 64) {
-      let s = '';
-      for (let i = start; i < end; i++) {
-        const c = buf[i]!;
-        if (c > 0x7f) return utf8Decode(buf.subarray(start, end));
-        s += String.fromCharCode(c);
-      }
-      return s;
-    }
-    return utf8Decode(buf.subarray(start, end));
-  }
-
-  end(): void {
-    if (this.pos !== this.buf.length) throw new MalformedMessageError(`${this.buf.length - this.pos} trailing bytes`);
-  }
-}
-
-/**
  * Decodes a command. Byte strings in the result are views into `bytes` (no copy). Throws
  * {@link MalformedMessageError} for anything {@link encodeKvCommand} cannot produce: an
  * unknown op code (message starts with `unknown op`), truncation, trailing bytes, invalid
  * UTF-8 or bad tags.
  */
 export function decodeKvCommand(bytes: Uint8Array): KvCommand {
-  const r = new Cursor(bytes);
+  const r = new BinaryReader(bytes);
   const op = r.u8();
   let cmd: KvCommand;
   switch (op) {
@@ -309,15 +219,15 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
       break;
     case KvOp.Cas: {
       const key = r.string();
-      const expected = r.optBytes();
-      const value = r.optBytes();
+      const expected = readOpt(r);
+      const value = readOpt(r);
       cmd = { type: 'cas', key, expected, value };
       break;
     }
     default:
       throw new MalformedMessageError(`unknown op ${op}`);
   }
-  r.end();
+  r.expectEnd();
   return cmd;
 }
 

@@ -24,17 +24,39 @@ export function utf8Decode(b: Uint8Array): string {
   }
 }
 
+/** Number of bytes an unsigned LEB128 varint of `v` (0 .. 2^53-1) takes. */
+export function uvarintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Writes `v` as an unsigned LEB128 varint into `buf` at `pos` and returns the next position.
+ * For encoders that size their output exactly (see {@link uvarintSize}); no bounds check.
+ */
+export function writeUvarintAt(buf: Uint8Array, pos: number, v: number): number {
+  while (v >= 0x80) {
+    buf[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
 /** A growable byte buffer. `finish()` returns a view of the written bytes. */
 export class BinaryWriter {
   private buf: Uint8Array;
-  private view: DataView;
+  private view: DataView | null = null;
   /** Number of bytes written so far. */
   pos = 0;
 
   /** @param initialSize starting capacity in bytes (grows by doubling). */
   constructor(initialSize = 256) {
-    this.buf = new Uint8Array(initialSize);
-    this.view = new DataView(this.buf.buffer);
+    this.buf = new Uint8Array(Math.max(1, initialSize));
   }
 
   private ensure(n: number): void {
@@ -45,7 +67,7 @@ export class BinaryWriter {
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
-    this.view = new DataView(next.buffer);
+    this.view = null;
   }
 
   /** Writes one byte (0..255). */
@@ -72,6 +94,7 @@ export class BinaryWriter {
   /** Writes a 64-bit float (little endian). */
   f64(v: number): this {
     this.ensure(8);
+    this.view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.view.setFloat64(this.pos, v, true);
     this.pos += 8;
     return this;
@@ -139,13 +162,12 @@ export class BinaryWriter {
  * {@link MalformedMessageError} on truncated or invalid input, never a RangeError or a crash.
  */
 export class BinaryReader {
-  private view: DataView;
+  private view: DataView | null = null;
   pos: number;
   /** End offset (exclusive). */
   readonly end: number;
 
   constructor(readonly buf: Uint8Array, start = 0, end = buf.length) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = start;
     this.end = end;
   }
@@ -182,6 +204,7 @@ export class BinaryReader {
 
   f64(): number {
     this.need(8);
+    this.view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     const v = this.view.getFloat64(this.pos, true);
     this.pos += 8;
     return v;

@@ -8,7 +8,7 @@
  * (kind = Session: session uvarint | seq uvarint) | (kind = CloseSession: session uvarint) |
  * command bytes (the rest).
  */
-import { BinaryReader, BinaryWriter } from './binary.js';
+import { BinaryReader, BinaryWriter, uvarintSize, writeUvarintAt } from './binary.js';
 import { MalformedMessageError } from './errors.js';
 import type { NodeId } from './types.js';
 
@@ -45,25 +45,6 @@ export interface CommandEnvelope {
   readonly payload: Uint8Array;
 }
 
-/** Bytes an unsigned LEB128 varint of `v` takes. */
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 0x80);
-    n++;
-  }
-  return n;
-}
-
-function putVarint(buf: Uint8Array, pos: number, v: number): number {
-  while (v >= 0x80) {
-    buf[pos++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  buf[pos++] = v;
-  return pos;
-}
-
 const originCache = new Map<string, Uint8Array>();
 
 /** The length-prefixed UTF-8 bytes of an origin id (cached: a runtime proposes with one id). */
@@ -89,21 +70,21 @@ export function encodeCommand(e: Omit<CommandEnvelope, 'payload'>, payload: Uint
   for (const v of [e.originTag, e.request, e.session, e.seq]) {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`command header field out of range: ${v}`);
   }
-  let size = 1 + origin.length + varintSize(e.originTag) + varintSize(e.request) + varintSize(time) + payload.length;
-  if (e.kind === CommandKind.Session) size += varintSize(e.session) + varintSize(e.seq);
-  else if (e.kind === CommandKind.CloseSession) size += varintSize(e.session);
+  let size = 1 + origin.length + uvarintSize(e.originTag) + uvarintSize(e.request) + uvarintSize(time) + payload.length;
+  if (e.kind === CommandKind.Session) size += uvarintSize(e.session) + uvarintSize(e.seq);
+  else if (e.kind === CommandKind.CloseSession) size += uvarintSize(e.session);
   const buf = new Uint8Array(size);
   buf[0] = e.kind;
   buf.set(origin, 1);
   let pos = 1 + origin.length;
-  pos = putVarint(buf, pos, e.originTag);
-  pos = putVarint(buf, pos, e.request);
-  pos = putVarint(buf, pos, time);
+  pos = writeUvarintAt(buf, pos, e.originTag);
+  pos = writeUvarintAt(buf, pos, e.request);
+  pos = writeUvarintAt(buf, pos, time);
   if (e.kind === CommandKind.Session) {
-    pos = putVarint(buf, pos, e.session);
-    pos = putVarint(buf, pos, e.seq);
+    pos = writeUvarintAt(buf, pos, e.session);
+    pos = writeUvarintAt(buf, pos, e.seq);
   } else if (e.kind === CommandKind.CloseSession) {
-    pos = putVarint(buf, pos, e.session);
+    pos = writeUvarintAt(buf, pos, e.session);
   }
   buf.set(payload, pos);
   return buf;
@@ -145,7 +126,7 @@ export function parseCommandHeader(data: Uint8Array, origin: Uint8Array, out: Co
     if (b < 0x80) break;
     mul *= 0x80;
   }
-  const start = pos - varintSize(len);
+  const start = pos - uvarintSize(len);
   const end = pos + len;
   if (end > n) return false;
   let mine = end - start === origin.length;
