@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -306,10 +306,89 @@ describe('SqliteStorage bad input', () => {
     s2.close();
   });
 
-  it('create: false on a missing file fails with io and creates nothing', () => {
-    const path = join(tempDir(), 'missing.db');
-    expect(reasonOf(() => SqliteStorage.open(path, { create: false }))).toBe('io');
-    expect(existsSync(path)).toBe(false);
+  describe('create: false (a replica that existed before)', () => {
+    it('refuses a file that does not exist with missing, and creates nothing', () => {
+      const dir = tempDir();
+      const path = join(dir, 'gone.db');
+      expect(reasonOf(() => SqliteStorage.open(path, { create: false }))).toBe('missing');
+      expect(readdirSync(dir)).toEqual([]);
+      // Also when the whole data directory is gone.
+      expect(reasonOf(() => SqliteStorage.open(join(dir, 'no-such-dir', 'n1.db'), { create: false }))).toBe('missing');
+      expect(existsSync(join(dir, 'no-such-dir'))).toBe(false);
+    });
+
+    it('refuses a database truncated to 0 bytes, leaving the file and its -wal untouched', () => {
+      const path = join(tempDir(), 'n1.db');
+      const s = SqliteStorage.open(path);
+      s.persist({ hardState: { term: 3, vote: 'n2', commit: 1 }, entries: [entry(1, 1)] });
+      s.close();
+      truncateSync(path, 0);
+      const wal = new Uint8Array([1, 2, 3, 4, 5]); // stands for a WAL left next to the emptied file
+      writeFileSync(`${path}-wal`, wal);
+      let err: unknown;
+      try {
+        SqliteStorage.open(path, { create: false });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(SqliteStorageError);
+      expect((err as SqliteStorageError).reason).toBe('missing');
+      expect((err as Error).message).toMatch(/empty \(0 bytes\)/);
+      expect(statSync(path).size).toBe(0);
+      expect(Array.from(readFileSync(`${path}-wal`))).toEqual(Array.from(wal));
+    });
+
+    it('refuses a fresh SQLite file that holds no synod schema yet, and writes nothing to it', () => {
+      const path = join(tempDir(), 'fresh.db');
+      const raw = new Database(path);
+      raw.pragma('user_version = 0'); // writes the header page: a valid, empty SQLite database
+      raw.close();
+      const before = readFileSync(path);
+      expect(before.length).toBeGreaterThan(0);
+      expect(reasonOf(() => SqliteStorage.open(path, { create: false }))).toBe('missing');
+      expect(Array.from(readFileSync(path))).toEqual(Array.from(before));
+      expect(existsSync(`${path}-wal`)).toBe(false);
+      // The default (create: true) turns the same file into a synod database.
+      SqliteStorage.open(path).close();
+      const s = SqliteStorage.open(path, { create: false });
+      expect(s.load().hardState).toEqual({ term: 0, vote: null, commit: 0 });
+      s.close();
+    });
+
+    it('refuses :memory: (always new)', () => {
+      expect(reasonOf(() => new SqliteStorage({ path: ':memory:', create: false }))).toBe('missing');
+    });
+
+    it('opens an existing synod database with its state; other typed errors are unchanged', () => {
+      const dir = tempDir();
+      const path = join(dir, 'n1.db');
+      const s = SqliteStorage.open(path);
+      s.persist({ hardState: { term: 2, vote: 'n1', commit: 1 }, entries: [entry(1, 1), entry(2, 2)] });
+      s.close();
+      const r = SqliteStorage.open(path, { create: false });
+      const st = r.load();
+      expect(st.hardState).toEqual({ term: 2, vote: 'n1', commit: 1 });
+      expect(st.entries.map((e) => e.index)).toEqual([1, 2]);
+      expect(reasonOf(() => SqliteStorage.open(path, { create: false }))).toBe('locked');
+      r.close();
+
+      const foreign = join(dir, 'foreign.db');
+      const db = new Database(foreign);
+      db.exec('CREATE TABLE t (x)');
+      db.close();
+      expect(reasonOf(() => SqliteStorage.open(foreign, { create: false }))).toBe('foreign-database');
+      const garbage = join(dir, 'garbage.db');
+      writeFileSync(garbage, new Uint8Array(8192).fill(7));
+      expect(reasonOf(() => SqliteStorage.open(garbage, { create: false }))).toBe('not-a-database');
+    });
+
+    it('the default (create: true) still starts a new replica from a missing file', () => {
+      const path = join(tempDir(), 'new.db');
+      const s = SqliteStorage.open(path);
+      expect(s.load()).toEqual({ hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
+      s.close();
+      expect(existsSync(path)).toBe(true);
+    });
   });
 
   it('rejects bad options with InvalidArgumentError', () => {

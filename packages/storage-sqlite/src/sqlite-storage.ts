@@ -20,6 +20,7 @@
  * `snapshot.config` is the snapshot's configuration encoded with `writeConfiguration` from
  * `@synod/log`.
  */
+import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
   BinaryReader,
@@ -55,11 +56,13 @@ export const ENTRY_CHUNK = 64;
  * - `foreign-database`: an SQLite database that was not created by synod;
  * - `newer-schema`: a synod database written by a newer version of this package;
  * - `locked`: another connection (usually another process) holds the database;
+ * - `missing`: with `create: false`, the file does not exist, is empty (0 bytes) or holds no
+ *   synod schema yet: the replica's durable state is gone (see {@link SqliteStorageOptions.create});
  * - `corrupt`: the database holds values this package never writes (e.g. integers above 2^53-1);
  * - `closed`: the storage was used after {@link SqliteStorage.close};
  * - `io`: any other SQLite failure (disk full, I/O error, permissions...).
  */
-export type SqliteStorageErrorReason = 'not-a-database' | 'foreign-database' | 'newer-schema' | 'locked' | 'corrupt' | 'closed' | 'io';
+export type SqliteStorageErrorReason = 'not-a-database' | 'foreign-database' | 'newer-schema' | 'locked' | 'missing' | 'corrupt' | 'closed' | 'io';
 
 /**
  * The typed error of this package: a {@link StorageError} (code `STORAGE_FAILED`) with a
@@ -90,7 +93,18 @@ export type SqliteSynchronous = 'full' | 'extra' | 'normal';
 export interface SqliteStorageOptions {
   /** Path of the database file (created with its directory's permissions if missing). `:memory:` works for tests. */
   readonly path: string;
-  /** Create the file and schema if missing. Default `true`; with `false` a missing file is a {@link SqliteStorageError} (`io`). */
+  /**
+   * Create the file and schema if missing. Default `true` (the first start of a new replica).
+   *
+   * Pass `false` once the replica has existed (it has voted, promised or acknowledged entries):
+   * then a database file that does not exist, is 0 bytes, or holds no synod schema yet makes the
+   * constructor throw {@link SqliteStorageError} with reason `missing`, instead of starting the
+   * replica from an empty state that silently forgets its votes and log (which can break
+   * consensus safety; etcd likewise refuses to start a member whose data directory lost its
+   * WAL). Nothing is created or written in that case: a 0-byte file is checked before SQLite
+   * opens it, so a `-wal` file next to it is left untouched for inspection. A synod database
+   * with an empty log (created, never persisted to) opens normally.
+   */
   readonly create?: boolean;
   /** WAL sync mode. Default `full`. See {@link SqliteSynchronous}. */
   readonly synchronous?: SqliteSynchronous;
@@ -163,7 +177,7 @@ type Row = unknown[];
  * replica; by default it holds an exclusive lock on the file.
  *
  * Errors: the constructor throws {@link SqliteStorageError} (`not-a-database`,
- * `foreign-database`, `newer-schema`, `locked`, `io`) and {@link InvalidArgumentError} for bad
+ * `foreign-database`, `newer-schema`, `locked`, `missing` with `create: false`, `io`) and {@link InvalidArgumentError} for bad
  * options. `persist` throws {@link InvalidArgumentError} for an invalid batch (nothing is
  * written) and {@link SqliteStorageError} (`io`) if SQLite fails (the transaction is rolled
  * back). Any method after `close()` throws {@link SqliteStorageError} (`closed`).
@@ -199,6 +213,7 @@ export class SqliteStorage implements Storage {
   constructor(options: SqliteStorageOptions) {
     const o = normalizeOptions(options);
     this.path = o.path;
+    if (!o.create) requireExistingFile(o.path);
     let db: Database.Database;
     try {
       db = new Database(o.path, { fileMustExist: !o.create, timeout: o.busyTimeoutMs });
@@ -449,6 +464,8 @@ function initialize(db: Database.Database, o: NormalizedOptions): void {
   if (appId === 0 && version === 0) {
     const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get() as number;
     if (tables > 0) throw new SqliteStorageError('foreign-database', `${o.path} is an SQLite database that was not created by synod`);
+    // Checked before anything below writes to the file.
+    if (!o.create) throw missing(o.path, 'holds no synod schema yet');
   } else if (appId !== APPLICATION_ID) {
     throw new SqliteStorageError('foreign-database', `${o.path} is an SQLite database of another application (application_id ${appId})`);
   } else if (version > SCHEMA_VERSION) {
@@ -470,6 +487,31 @@ function initialize(db: Database.Database, o: NormalizedOptions): void {
     if (appId === 0) db.pragma(`application_id = ${APPLICATION_ID}`);
     if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
+}
+
+/**
+ * With `create: false`: the file must exist and be non-empty. Checked with `stat` before SQLite
+ * opens the file, because SQLite treats a 0-byte file as a new database and deletes a `-wal`
+ * file found next to it.
+ */
+function requireExistingFile(path: string): void {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (err) {
+    if ((err as { code?: unknown })?.code === 'ENOENT') throw missing(path, 'does not exist', err);
+    throw new SqliteStorageError('io', `cannot open ${path}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+  if (size === 0) throw missing(path, 'is empty (0 bytes)');
+}
+
+function missing(path: string, what: string, cause?: unknown): SqliteStorageError {
+  return new SqliteStorageError(
+    'missing',
+    `${path} ${what}, and create: false says this replica existed before: refusing to start it from an empty state ` +
+      '(it would forget its votes and log). Restore its data, or remove it from the cluster and add it back as a new member.',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function needsWrite(b: PersistBatch): boolean {
