@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BinaryReader, BinaryWriter } from './binary.js';
+import { BinaryReader, BinaryWriter, utf8Decode, utf8Encode } from './binary.js';
 import { MalformedMessageError } from './errors.js';
 
 describe('BinaryWriter / BinaryReader', () => {
@@ -32,6 +32,15 @@ describe('BinaryWriter / BinaryReader', () => {
     expect(r.f64()).toBe(-3.25);
     expect(r.string()).toBe('a'.repeat(100));
     expect(r.remaining).toBe(0);
+  });
+
+  it('keeps a leading U+FEFF (BOM) in strings: it is data, not a marker', () => {
+    const w = new BinaryWriter();
+    w.string('\uFEFFfoo').string('\uFEFF');
+    const r = new BinaryReader(w.finish());
+    expect(r.string()).toBe('\uFEFFfoo');
+    expect(r.string()).toBe('\uFEFF');
+    expect(utf8Decode(utf8Encode('\uFEFFkey'))).toBe('\uFEFFkey');
   });
 
   it('reads bytes as views into the input, not copies', () => {

@@ -8,7 +8,8 @@ import { MalformedMessageError } from './errors.js';
 import { web } from './web.js';
 
 const encoder = new web.TextEncoder();
-const decoder = new web.TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is data (e.g. part of a key), never a marker to strip.
+const decoder = new web.TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Encodes a string as UTF-8 bytes (web-standard TextEncoder; works in every runtime). */
 export function utf8Encode(s: string): Uint8Array {

@@ -43,6 +43,8 @@ describe('configurations (Raft thesis ch. 4)', () => {
     expect(isValidNodeId('')).toBe(false);
     expect(isValidNodeId(3)).toBe(false);
     expect(isValidNodeId('n-1')).toBe(true);
+    expect(isValidNodeId('__proto__')).toBe(false);
+    expect(isValidNodeId('constructor')).toBe(true);
   });
 
   it('decoding garbage throws MalformedMessageError', () => {

@@ -20,9 +20,12 @@ export type MembershipChange =
 
 const ID_RE = /^[^\s]{1,128}$/;
 
-/** Whether `id` is a valid {@link NodeId}: 1..128 characters, no whitespace. */
+/**
+ * Whether `id` is a valid {@link NodeId}: 1..128 characters, no whitespace, and not
+ * `__proto__` (ids are used as record keys, e.g. in `Configuration.addresses`).
+ */
 export function isValidNodeId(id: unknown): id is NodeId {
-  return typeof id === 'string' && ID_RE.test(id);
+  return typeof id === 'string' && ID_RE.test(id) && id !== '__proto__';
 }
 
 /** True while a joint configuration (C_old,new) is in effect. */

@@ -21,6 +21,7 @@ export type SynodErrorCode =
   | 'STORAGE_FAILED'
   | 'MALFORMED_MESSAGE'
   | 'INVALID_ARGUMENT'
+  | 'COMMAND_TOO_LARGE'
   | 'INVALID_CONFIGURATION'
   | 'UNSUPPORTED';
 
@@ -134,6 +135,16 @@ export class MalformedMessageError extends SynodError {
 export class InvalidArgumentError extends SynodError {
   constructor(message: string) {
     super('INVALID_ARGUMENT', message);
+  }
+}
+
+/**
+ * A command is larger than the runtime's `maxCommandBytes`: it could never be replicated (a
+ * transport would drop a frame that large), so it is refused before it enters the log.
+ */
+export class CommandTooLargeError extends SynodError {
+  constructor(message: string) {
+    super('COMMAND_TOO_LARGE', message);
   }
 }
 

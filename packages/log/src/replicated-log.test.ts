@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { utf8Decode, utf8Encode } from './binary.js';
-import { InvalidConfigurationError, NotLeaderError, SessionExpiredError, StaleSequenceError, StoppedError, StorageError, TimeoutError } from './errors.js';
+import { CommandTooLargeError, InvalidArgumentError, InvalidConfigurationError, NotLeaderError, SessionExpiredError, StaleSequenceError, StoppedError, StorageError, TimeoutError } from './errors.js';
 import { MemoryStorage } from './memory-storage.js';
 import { ReplicatedLog } from './replicated-log.js';
 import { VirtualScheduler } from './scheduler.js';
@@ -224,7 +224,7 @@ describe('ReplicatedLog runtime (driven by the solo protocol)', () => {
     await expect(settle(scheduler, log.propose(enc.encode('add:100')))).rejects.toBeInstanceOf(StorageError);
     expect(sm.total).toBe(1);
     expect(log.status().stopped).toBe(true);
-    expect(() => log.propose(enc.encode('add:1'))).toThrow(StorageError);
+    await expect(log.propose(enc.encode('add:1'))).rejects.toBeInstanceOf(StorageError);
   });
 
   it('rejects pending requests with StoppedError on stop, and later calls throw', async () => {
@@ -233,7 +233,9 @@ describe('ReplicatedLog runtime (driven by the solo protocol)', () => {
     const p = log.propose(enc.encode('add:1'));
     await log.stop();
     await expect(p).rejects.toBeInstanceOf(StoppedError);
-    expect(() => log.propose(enc.encode('add:1'))).toThrow(StoppedError);
+    await expect(log.propose(enc.encode('add:1'))).rejects.toBeInstanceOf(StoppedError);
+    await expect(log.read('total')).rejects.toBeInstanceOf(StoppedError);
+    await expect(log.openSession()).rejects.toBeInstanceOf(StoppedError);
   });
 
   it('times out a proposal the core never commits, with outcome unknown', async () => {
@@ -271,6 +273,103 @@ describe('ReplicatedLog runtime (driven by the solo protocol)', () => {
     const err = await log.propose(enc.encode('add:1')).catch((e) => e);
     expect(err).toBeInstanceOf(NotLeaderError);
     expect(err.leaderHint).toBe('n2');
+  });
+
+  it('every promise-returning method rejects (never throws) on misuse, with typed errors', async () => {
+    const fresh = setup().log;
+    await expect(fresh.propose(enc.encode('add:1'))).rejects.toBeInstanceOf(StoppedError); // not started
+    const { scheduler, log } = setup();
+    await log.start();
+    await expect(log.propose('x' as unknown as Uint8Array)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(log.propose(enc.encode('add:1'), { timeoutMs: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(log.propose(enc.encode('add:1'), { timeoutMs: Number.NaN })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(log.propose(enc.encode('add:1'), { timeoutMs: 2 ** 31 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(log.read('total', { consistency: 'bogus' as never })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(log.closeSession(Number.NaN)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(log.closeSession(-1)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(log.changeMembership(null as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(log.changeMembership({ type: 'explode', id: 'n2' } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(log.transferLeadership('bad id')).rejects.toBeInstanceOf(InvalidArgumentError);
+    // null options are accepted as "no options"
+    expect(await settle(scheduler, log.propose(enc.encode('add:2'), null as never))).toBe(2);
+  });
+
+  it('refuses a command larger than maxCommandBytes before it enters the log', async () => {
+    const scheduler = new VirtualScheduler(0);
+    const storage = new MemoryStorage();
+    const log = new ReplicatedLog({
+      id: 'n1', protocol: soloProtocol(), storage, transport: nullTransport('n1'), stateMachine: new Counter(),
+      bootstrap: ['n1'], scheduler, maxCommandBytes: 16,
+    });
+    await log.start();
+    await settle(scheduler, log.propose(enc.encode('add:1')));
+    const last = log.status().lastIndex;
+    await expect(log.propose(new Uint8Array(17))).rejects.toBeInstanceOf(CommandTooLargeError);
+    expect(log.status().lastIndex).toBe(last);
+  });
+
+  it('closing an unknown session is refused with SessionExpiredError', async () => {
+    const { scheduler, log } = setup();
+    await log.start();
+    await expect(settle(scheduler, log.closeSession(424242))).rejects.toBeInstanceOf(SessionExpiredError);
+    const sid = await settle(scheduler, log.openSession());
+    await settle(scheduler, log.closeSession(sid));
+    await expect(settle(scheduler, log.closeSession(sid))).rejects.toBeInstanceOf(SessionExpiredError);
+  });
+
+  it('stop() after a fatal storage error still closes the storage and the transport', async () => {
+    const storage = new MemoryStorage();
+    let closed = 0;
+    const close = storage.close.bind(storage);
+    storage.close = () => {
+      closed++;
+      close();
+    };
+    const { scheduler, log } = setup({ storage });
+    await log.start();
+    storage.persist = () => {
+      throw new Error('disk gone');
+    };
+    await expect(settle(scheduler, log.propose(enc.encode('add:1')))).rejects.toBeInstanceOf(StorageError);
+    await log.stop();
+    await log.stop();
+    expect(closed).toBe(1);
+  });
+
+  it('delivers the ticks a stalled event loop missed, so leases and timeouts count real time', async () => {
+    const base = new VirtualScheduler(0);
+    let offset = 0;
+    const stalling = { now: () => base.now() + offset, setTimer: base.setTimer.bind(base), defer: base.defer.bind(base) };
+    const inner = soloProtocol();
+    let ticks = 0;
+    const counting: ConsensusProtocol<Message> = {
+      name: 'counting', codec: inner.codec,
+      create(init) {
+        const core = inner.create(init);
+        const tick = core.tick.bind(core);
+        core.tick = () => {
+          ticks++;
+          tick();
+        };
+        return core;
+      },
+    };
+    const log = new ReplicatedLog({
+      id: 'n1', protocol: counting, storage: new MemoryStorage(), transport: nullTransport('n1'), stateMachine: new Counter(),
+      bootstrap: ['n1'], scheduler: stalling, tickMs: 100,
+    });
+    await log.start();
+    base.advance(1000);
+    expect(ticks).toBe(10);
+    // The process stalls for 5 s: wall time moves, the tick timer fires once, late.
+    offset += 5000;
+    base.advance(100);
+    expect(ticks).toBe(10 + 51);
+    // A lease read also catches up first, before the core judges its lease.
+    offset += 300;
+    void log.read('total', { consistency: 'lease' }).catch(() => {});
+    expect(ticks).toBe(61 + 3);
+    await log.stop();
   });
 
   it('refuses invalid options with InvalidConfigurationError', () => {

@@ -12,6 +12,7 @@ import { allMembers, decodeConfiguration, type MembershipChange, isJoint, isVali
 import type { ConsensusCore, ConsensusProtocol, CoreStatus, Message, Ready, ReadState } from './core.js';
 import { type CommandHeader, CommandKind, encodeCommand, encodeOrigin, parseCommandHeader } from './envelope.js';
 import {
+  CommandTooLargeError,
   InvalidArgumentError,
   InvalidConfigurationError,
   SessionExpiredError,
@@ -75,6 +76,12 @@ export interface ReplicatedLogOptions<Result = unknown, Query = unknown, QueryRe
    * Default 1 hour.
    */
   readonly sessionTimeoutMs?: number;
+  /**
+   * Largest command `propose` accepts, in bytes (default 8 MiB). A bigger command is refused
+   * with CommandTooLargeError before it enters the log: a transport could never carry it (the
+   * WebSocket transport's default frame limit is 16 MiB), so it would stall replication.
+   */
+  readonly maxCommandBytes?: number;
   /** Seed of the core's PRNG. Default: random. Set it to replay a run. */
   readonly seed?: number;
   /** Called once if the replica stops on a fatal error (storage failure). */
@@ -164,6 +171,8 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private readonly sm: StateMachine<Result, Query, QueryResult>;
   private core: ConsensusCore<Message> | null = null;
   private started = false;
+  /** Whether stop() released the transport and storage. */
+  private closed = false;
   private stopped = false;
   private fatal: SynodError | null = null;
   private tickTimer: TimerHandle | null = null;
@@ -192,6 +201,9 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private readonly snapshotEntries: number;
   private readonly snapshotBytes: number;
   private readonly sessionTimeoutMs: number;
+  private readonly maxCommandBytes: number;
+  /** Scheduler time up to which ticks have been delivered to the core. */
+  private tickedUntil = 0;
   private knownAddresses = new Map<NodeId, string>();
   /** The hard state last made durable (term and vote decide whether a new one must sync). */
   private durableHard: HardState | null = null;
@@ -221,6 +233,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     this.snapshotEntries = pos(options.snapshotThreshold?.entries, 'snapshotThreshold.entries', 10_000, true);
     this.snapshotBytes = pos(options.snapshotThreshold?.bytes, 'snapshotThreshold.bytes', 64 * 1024 * 1024);
     this.sessionTimeoutMs = pos(options.sessionTimeoutMs, 'sessionTimeoutMs', 3_600_000);
+    this.maxCommandBytes = pos(options.maxCommandBytes, 'maxCommandBytes', 8 * 1024 * 1024);
     const seedRandom = options.seed !== undefined ? createRandom(options.seed ^ 0x5bd1e995) : null;
     this.originTag = seedRandom ? seedRandom.int(1, 0xffffffff) : randomUint32();
     this.originBytes = encodeOrigin(this.id);
@@ -254,6 +267,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
       onMessage: (msg: Message) => this.onMessage(msg),
     });
     if (this.stopped) return;
+    this.tickedUntil = this.scheduler.now();
     this.scheduleTick();
     this.scheduleDrain();
   }
@@ -271,16 +285,22 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
    * forward, TransferInProgressError, UncommittedLogFullError, TimeoutError (outcome unknown),
    * SessionExpiredError / StaleSequenceError (sessions), or StoppedError.
    */
-  propose(command: Uint8Array, options: ProposeOptions = {}): Promise<Result> {
-    const core = this.requireCore();
-    if (!(command instanceof Uint8Array)) return Promise.reject(new InvalidArgumentError('command must be a Uint8Array'));
-    const session = options.session;
-    if (session) {
-      if (!Number.isSafeInteger(session.id) || session.id < 1) return Promise.reject(new InvalidArgumentError('session.id must be a positive integer'));
-      if (!Number.isSafeInteger(session.seq) || session.seq < 1) return Promise.reject(new InvalidArgumentError('session.seq must be a positive integer'));
-    }
-    const kind = session ? CommandKind.Session : CommandKind.Plain;
-    return this.submit(core, kind, command, session?.id ?? 0, session?.seq ?? 0, options.timeoutMs) as Promise<Result>;
+  propose(command: Uint8Array, options?: ProposeOptions): Promise<Result> {
+    return guard(() => {
+      const core = this.requireCore();
+      if (!(command instanceof Uint8Array)) throw new InvalidArgumentError('command must be a Uint8Array');
+      if (command.length > this.maxCommandBytes) {
+        throw new CommandTooLargeError(`command is ${command.length} bytes; the limit (maxCommandBytes) is ${this.maxCommandBytes}`);
+      }
+      const o = options ?? {};
+      const session = o.session;
+      if (session) {
+        if (!Number.isSafeInteger(session.id) || session.id < 1) throw new InvalidArgumentError('session.id must be a positive integer');
+        if (!Number.isSafeInteger(session.seq) || session.seq < 1) throw new InvalidArgumentError('session.seq must be a positive integer');
+      }
+      const kind = session ? CommandKind.Session : CommandKind.Plain;
+      return this.submit(core, kind, command, session?.id ?? 0, session?.seq ?? 0, checkTimeout(o.timeoutMs)) as Promise<Result>;
+    });
   }
 
   /**
@@ -288,26 +308,31 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
    * id with increasing `seq` numbers in {@link propose}; only the latest result per session is
    * cached, so keep one command in flight per session.
    */
-  openSession(options: { timeoutMs?: number } = {}): Promise<number> {
-    const core = this.requireCore();
-    return this.submit(core, CommandKind.OpenSession, new Uint8Array(0), 0, 0, options.timeoutMs) as Promise<number>;
+  openSession(options?: { timeoutMs?: number }): Promise<number> {
+    return guard(() => {
+      const core = this.requireCore();
+      return this.submit(core, CommandKind.OpenSession, new Uint8Array(0), 0, 0, checkTimeout(options?.timeoutMs)) as Promise<number>;
+    });
   }
 
-  /** Closes a session through the log; later commands in it fail with SessionExpiredError. */
-  closeSession(id: number, options: { timeoutMs?: number } = {}): Promise<void> {
-    const core = this.requireCore();
-    return this.submit(core, CommandKind.CloseSession, new Uint8Array(0), id, 0, options.timeoutMs) as Promise<void>;
+  /**
+   * Closes a session through the log; later commands in it fail with SessionExpiredError.
+   * Rejects with InvalidArgumentError for an id that is not a positive integer, and with
+   * SessionExpiredError if the session is unknown or already expired.
+   */
+  closeSession(id: number, options?: { timeoutMs?: number }): Promise<void> {
+    return guard(() => {
+      const core = this.requireCore();
+      if (!Number.isSafeInteger(id) || id < 1) throw new InvalidArgumentError('session id must be a positive integer');
+      return this.submit(core, CommandKind.CloseSession, new Uint8Array(0), id, 0, checkTimeout(options?.timeoutMs)) as Promise<void>;
+    });
   }
 
   private submit(core: ConsensusCore<Message>, kind: CommandKind, payload: Uint8Array, session: number, seq: number, timeoutMs?: number): Promise<unknown> {
     const request = this.nextRequest++;
     const now = this.scheduler.now();
     const data = encodeCommand({ kind, origin: this.id, originTag: this.originTag, request, time: now, session, seq }, payload);
-    try {
-      core.propose(data);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    core.propose(data);
     return new Promise((resolve, reject) => {
       const ms = timeoutMs ?? this.timeoutMs;
       const p: PendingProposal = { resolve, reject, deadline: now + ms, timer: null };
@@ -325,27 +350,27 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
    * Answers `query` against the state machine at the requested consistency. Rejects with
    * NotLeaderError, LeaseExpiredError, TimeoutError or StoppedError.
    */
-  read(query: Query, options: ReadOptions = {}): Promise<QueryResult> {
-    const core = this.requireCore();
-    const consistency = options.consistency ?? 'linearizable';
-    if (consistency === 'stale') {
-      try {
-        return Promise.resolve(this.sm.query(query));
-      } catch (err) {
-        return Promise.reject(err);
+  read(query: Query, options?: ReadOptions): Promise<QueryResult> {
+    return guard(() => {
+      const core = this.requireCore();
+      const consistency = options?.consistency ?? 'linearizable';
+      const timeoutMs = checkTimeout(options?.timeoutMs) ?? this.timeoutMs;
+      if (consistency === 'stale') return Promise.resolve(this.sm.query(query));
+      if (consistency !== 'linearizable' && consistency !== 'lease') {
+        throw new InvalidArgumentError(`unknown consistency ${String(consistency)}`);
       }
-    }
-    if (consistency !== 'linearizable' && consistency !== 'lease') {
-      return Promise.reject(new InvalidArgumentError(`unknown consistency ${String(consistency)}`));
-    }
-    const id = this.nextReadId++;
-    try {
+      // A lease is counted in ticks: account for ticks a stalled event loop (GC, SIGSTOP, a
+      // blocked fsync) missed before the core judges the lease (Raft thesis §6.4.1).
+      if (consistency === 'lease') this.catchUpTicks();
+      const id = this.nextReadId++;
       core.read(id, consistency);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return this.awaitRead(id, query, timeoutMs);
+    });
+  }
+
+  private awaitRead(id: number, query: Query, timeoutMs: number): Promise<QueryResult> {
     return new Promise<QueryResult>((resolve, reject) => {
-      const timer = this.scheduler.setTimer(options.timeoutMs ?? this.timeoutMs, () => {
+      const timer = this.scheduler.setTimer(timeoutMs, () => {
         const r = this.reads.get(id);
         if (!r) return;
         this.reads.delete(id);
@@ -363,19 +388,22 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
    * resulting configuration once it is committed and applied here. Rejects with NotLeaderError,
    * ConfigChangeInProgressError, InvalidConfigurationError, TimeoutError or StoppedError.
    */
-  changeMembership(change: MembershipChange, options: { timeoutMs?: number } = {}): Promise<Configuration> {
+  changeMembership(change: MembershipChange, options?: { timeoutMs?: number }): Promise<Configuration> {
+    return guard(() => this.changeMembershipNow(change, checkTimeout(options?.timeoutMs)));
+  }
+
+  private changeMembershipNow(change: MembershipChange, timeoutMs: number | undefined): Promise<Configuration> {
     const core = this.requireCore();
-    if (!change || !isValidNodeId((change as { id?: unknown }).id)) {
-      return Promise.reject(new InvalidArgumentError('membership change needs a valid id'));
+    if (!change || typeof change !== 'object' || !isValidNodeId((change as { id?: unknown }).id)) {
+      throw new InvalidArgumentError('membership change needs a valid id');
     }
     if (change.type !== 'addLearner' && change.type !== 'addVoter' && change.type !== 'remove') {
-      return Promise.reject(new InvalidArgumentError(`unknown membership change ${(change as { type?: unknown }).type}`));
+      throw new InvalidArgumentError(`unknown membership change ${String((change as { type?: unknown }).type)}`);
     }
-    try {
-      core.proposeMembershipChange(change);
-    } catch (err) {
-      return Promise.reject(err);
+    if (change.type !== 'remove' && change.address !== undefined && (typeof change.address !== 'string' || change.address.length === 0)) {
+      throw new InvalidArgumentError('address must be a non-empty string');
     }
+    core.proposeMembershipChange(change);
     this.scheduleDrain();
     let lastApplied: Configuration | null = null;
     const done = (c: Configuration): boolean => {
@@ -394,7 +422,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
         lastApplied = this.appliedConfig;
         return lastApplied !== null && done(lastApplied);
       },
-      options.timeoutMs ?? this.timeoutMs * 2,
+      timeoutMs ?? this.timeoutMs * 2,
       'membership change not committed in time',
     ).then(() => lastApplied!);
   }
@@ -404,15 +432,15 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
    * as leader. Rejects with NotLeaderError, InvalidArgumentError, UnsupportedError,
    * TimeoutError or StoppedError.
    */
-  transferLeadership(to: NodeId, options: { timeoutMs?: number } = {}): Promise<void> {
-    const core = this.requireCore();
-    try {
+  transferLeadership(to: NodeId, options?: { timeoutMs?: number }): Promise<void> {
+    return guard(() => {
+      const core = this.requireCore();
+      if (!isValidNodeId(to)) throw new InvalidArgumentError(`invalid node id ${JSON.stringify(to)}`);
+      const timeoutMs = checkTimeout(options?.timeoutMs) ?? this.timeoutMs;
       core.transferLeadership(to);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    this.scheduleDrain();
-    return this.waitFor(() => this.core?.status().leader === to, options.timeoutMs ?? this.timeoutMs, 'leadership transfer did not complete in time');
+      this.scheduleDrain();
+      return this.waitFor(() => this.core?.status().leader === to, timeoutMs, 'leadership transfer did not complete in time');
+    });
   }
 
   /** A summary of this replica. Throws StoppedError before `start()`. */
@@ -440,14 +468,15 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
    * transport and the storage. Idempotent.
    */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    if (this.deferredHard && !this.draining) {
+    if (!this.stopped && this.deferredHard && !this.draining) {
       const hardState = this.deferredHard;
       this.deferredHard = null;
       await this.persist({ hardState });
-      if (this.stopped) return;
     }
-    this.halt(new StoppedError());
+    if (!this.stopped) this.halt(new StoppedError());
+    // Also after a fatal error or crash(): release what is still open (e.g. a file lock).
+    if (this.closed) return;
+    this.closed = true;
     try {
       await this.opts.transport.close();
     } finally {
@@ -514,12 +543,35 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private scheduleTick(): void {
     this.tickTimer = this.scheduler.setTimer(this.tickMs, () => {
       if (this.stopped || !this.core) return;
-      this.core.tick();
+      // One tick per period that actually elapsed: a timer that fires late (a stalled event
+      // loop) delivers the missed ticks, so timeouts and leases count real time.
+      if (this.catchUpTicks() === 0) {
+        this.core.tick();
+        this.tickedUntil += this.tickMs;
+      }
       this.expireProposals();
       this.flushDeferredHard();
       this.scheduleTick();
       this.scheduleDrain();
     });
+  }
+
+  /**
+   * Delivers the ticks of every whole tick period elapsed since the last one (at most one
+   * election's worth is needed to expire any lease or timeout; the rest are skipped). Returns
+   * how many ticks it delivered.
+   */
+  private catchUpTicks(): number {
+    const core = this.core;
+    if (!core || this.stopped) return 0;
+    const now = this.scheduler.now();
+    const due = Math.floor((now - this.tickedUntil) / this.tickMs);
+    if (due <= 0) return 0;
+    const n = Math.min(due, MAX_CATCH_UP_TICKS);
+    for (let i = 0; i < n; i++) core.tick();
+    this.tickedUntil = due > n ? now : this.tickedUntil + n * this.tickMs;
+    this.scheduleDrain();
+    return n;
   }
 
   private expireProposals(): void {
@@ -657,8 +709,8 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
         break;
       }
       case CommandKind.CloseSession: {
-        this.sessions.delete(env.session);
-        pending?.resolve(undefined);
+        if (this.sessions.delete(env.session)) pending?.resolve(undefined);
+        else pending?.reject(new SessionExpiredError(`session ${env.session} unknown or expired`));
         break;
       }
       case CommandKind.Session: {
@@ -840,6 +892,30 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   }
 }
 
+
+/** Runs `fn`, turning a synchronous throw into a rejected promise (public methods never throw). */
+function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/** Cap on ticks delivered at once after a stall (more than any election timeout or lease). */
+const MAX_CATCH_UP_TICKS = 1000;
+
+/** Largest timer delay every JavaScript runtime honours (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** Validates a per-call timeout; throws InvalidArgumentError. */
+function checkTimeout(ms: number | undefined): number | undefined {
+  if (ms === undefined) return undefined;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0 || ms > MAX_TIMEOUT_MS) {
+    throw new InvalidArgumentError(`timeoutMs must be a number in (0, ${MAX_TIMEOUT_MS}], got ${String(ms)}`);
+  }
+  return ms;
+}
 
 function randomUint32(): number {
   const c = web.crypto;

@@ -27,9 +27,17 @@ export interface Scheduler {
 const setImmediateLike: (fn: () => void) => void =
   typeof web.setImmediate === 'function' ? (fn) => void web.setImmediate!(fn) : (fn) => void web.setTimeout(fn, 0);
 
-/** The real clock: `Date.now()`, `setTimeout` and `setImmediate` (or `setTimeout(0)`). */
+const perf = web.performance;
+const wallClock: () => number =
+  perf && typeof perf.timeOrigin === 'number' ? () => perf.timeOrigin! + perf.now() : () => Date.now();
+
+/**
+ * The real clock: wall-clock milliseconds that never jump (`performance.timeOrigin +
+ * performance.now()`, i.e. the wall clock at process start advanced monotonically), real
+ * `setTimeout`, and `setImmediate` (or `setTimeout(0)`).
+ */
 export const realScheduler: Scheduler = {
-  now: () => Date.now(),
+  now: wallClock,
   setTimer(ms, fn) {
     const t = web.setTimeout(fn, ms);
     return { cancel: () => web.clearTimeout(t) };

@@ -13,7 +13,8 @@ interface TextDecoderLike {
 
 interface WebGlobals {
   TextEncoder: new () => TextEncoderLike;
-  TextDecoder: new (label?: string, options?: { fatal?: boolean }) => TextDecoderLike;
+  TextDecoder: new (label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean }) => TextDecoderLike;
+  performance?: { now(): number; timeOrigin?: number };
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
   setImmediate?: (fn: () => void) => unknown;
