@@ -19,6 +19,16 @@ describe('hello frames', () => {
     for (let cut = 0; cut < good.length; cut++) expect(() => decodeHello(good.subarray(0, cut))).toThrow(MalformedMessageError);
     expect(() => decodeHello(encodeHello({ version: 1, from: '', to: 'n2', authToken: null }))).toThrow(MalformedMessageError);
   });
+
+  it('rejects a sender or recipient that is not a valid node id (isValidNodeId) with MalformedMessageError', () => {
+    const bad = ['', 'n 1', 'n1\t', '\n', 'x'.repeat(129)];
+    for (const id of bad) {
+      expect(() => decodeHello(encodeHello({ version: 1, from: id, to: 'n2', authToken: null }))).toThrow(MalformedMessageError);
+      expect(() => decodeHello(encodeHello({ version: 1, from: 'n1', to: id, authToken: null }))).toThrow(MalformedMessageError);
+    }
+    const longest = { version: 1, from: 'x'.repeat(128), to: 'n-ü', authToken: null };
+    expect(decodeHello(encodeHello(longest))).toEqual(longest);
+  });
 });
 
 describe('batch frames', () => {

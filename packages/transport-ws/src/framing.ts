@@ -10,7 +10,7 @@
  * first, then batches; the listener never sends data on an accepted connection, so each
  * connection carries traffic one way (dialer → listener).
  */
-import { BinaryReader, BinaryWriter, type Message, type MessageCodec, MalformedMessageError, type NodeId } from '@synod/log';
+import { BinaryReader, BinaryWriter, isValidNodeId, type Message, type MessageCodec, MalformedMessageError, type NodeId } from '@synod/log';
 
 /** Frame type tags (the first byte of every frame). */
 export const FrameType = {
@@ -36,7 +36,11 @@ export const CloseCode = {
   TooBig: 1009,
   /** The hello carried a wrong or missing auth token. */
   Unauthorized: 4001,
-  /** The first frame was not a valid hello, or its version is unsupported. */
+  /**
+   * The first frame was not a valid hello (undecodable, a `from` or `to` that is not a valid node
+   * id per `isValidNodeId`), its version is unsupported, or it claims the listener's own id as
+   * its sender.
+   */
   BadHello: 4002,
   /** The hello was addressed to another node id (a misconfigured address). */
   WrongNode: 4003,
@@ -64,7 +68,11 @@ export function encodeHello(h: Hello): Uint8Array {
   return w.finish();
 }
 
-/** Decodes a hello frame. @throws MalformedMessageError if `bytes` is not exactly one hello. */
+/**
+ * Decodes a hello frame.
+ * @throws MalformedMessageError if `bytes` is not exactly one hello, or its `from` or `to` is not
+ *   a valid node id (`isValidNodeId` from `@synod/log`: 1..128 characters, no whitespace).
+ */
 export function decodeHello(bytes: Uint8Array): Hello {
   const r = new BinaryReader(bytes);
   const type = r.u8();
@@ -74,7 +82,8 @@ export function decodeHello(bytes: Uint8Array): Hello {
   const to = r.string();
   const authToken = r.optString();
   r.expectEnd();
-  if (from.length === 0) throw new MalformedMessageError('hello with an empty node id');
+  if (!isValidNodeId(from)) throw new MalformedMessageError('hello with an invalid sender node id');
+  if (!isValidNodeId(to)) throw new MalformedMessageError('hello with an invalid recipient node id');
   return { version, from, to, authToken };
 }
 

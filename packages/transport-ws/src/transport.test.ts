@@ -63,6 +63,10 @@ describe('listening and addresses', () => {
   it('validates options with InvalidConfigurationError', () => {
     const bad: Partial<WebSocketTransportOptions>[] = [
       { id: '' },
+      { id: 'has space' },
+      { id: 'x'.repeat(129) },
+      { id: 7 as unknown as string },
+      { peers: { 'b c': 'ws://127.0.0.1:1' } },
       { maxFrameBytes: 10 },
       { maxFrameBytes: 1.5e6 + 0.5 },
       { reconnect: { initialMs: 100, maxMs: 10 } },
@@ -195,6 +199,7 @@ describe('sending', () => {
     const b2 = await node('b');
     expect(a.t.setPeerAddress('b', `127.0.0.1:${b2.t.port}`)).toBe(true);
     expect(a.t.setPeerAddress('b', 'http://nope')).toBe(false);
+    expect(a.t.setPeerAddress('b c', `127.0.0.1:${b2.t.port}`)).toBe(false);
     a.t.send([testMessage('a', 'b', 2)]);
     expect(await until(() => b2.inbox.length === 1)).toBe(true);
     expect(b.inbox.length).toBe(1);
@@ -305,6 +310,39 @@ describe('handshake and authentication', () => {
       expect((await c.closed).code).toBe(code);
     }
     expect(b.t.stats()).toMatchObject({ rejected: cases.length, received: 0, inboundConnections: 0 });
+  });
+
+  it('refuses a hello claiming the listener\'s own id or an invalid node id (4002), counted; nothing after it is delivered', async () => {
+    const b = await node('b');
+    const url = b.t.address!;
+    // [hello frame, its sender, counted as malformed too]
+    const cases: [Uint8Array, string, boolean][] = [
+      [hello('b', 'b'), 'b', false], // this node's own id: a duplicate of b, or a spoof
+      [hello('x y', 'b'), 'x y', true], // whitespace
+      [hello('x'.repeat(129), 'b'), 'x'.repeat(129), true], // too long
+      [hello('x', 'b\n'), 'x', true], // invalid recipient (not just another node)
+    ];
+    let malformed = 0;
+    for (const [frame, from, isMalformed] of cases) {
+      const c = raw(url);
+      await c.opened;
+      await c.send(frame);
+      // Pipelined right behind the hello, as a dialer does: must not be delivered.
+      await c.send(encodeBatch(testCodec, [testMessage(from, 'b', 1)])).catch(() => {});
+      expect((await c.closed).code).toBe(CloseCode.BadHello);
+      if (isMalformed) malformed++;
+    }
+    expect(b.t.stats()).toMatchObject({ rejected: cases.length, malformed, received: 0, inboundConnections: 0 });
+    expect(b.inbox).toEqual([]);
+    // A valid sender (128 characters, the longest valid id) is still accepted.
+    const ok = raw(url);
+    await ok.opened;
+    const longId = 'x'.repeat(128);
+    await ok.send(hello(longId, 'b'));
+    await ok.send(encodeBatch(testCodec, [testMessage(longId, 'b', 7)]));
+    expect(await until(() => b.inbox.length === 1)).toBe(true);
+    expect(b.inbox[0]!.seq).toBe(7);
+    expect(b.t.stats()).toMatchObject({ rejected: cases.length, received: 1, inboundConnections: 1 });
   });
 
   it('closes a connection that sends no hello in time (4004)', async () => {

@@ -10,6 +10,7 @@ import {
   BinaryWriter,
   InvalidArgumentError,
   InvalidConfigurationError,
+  isValidNodeId,
   type Message,
   type MessageCodec,
   type NodeId,
@@ -103,7 +104,10 @@ export interface WebSocketTransportStats extends TransportStats {
   readonly connects: number;
   /** Outbound dials or connections that failed or closed. */
   readonly disconnects: number;
-  /** Inbound connections refused (bad hello, wrong token, wrong node, hello timeout). */
+  /**
+   * Inbound connections refused: bad hello (undecodable, invalid node id, unsupported version,
+   * or claiming this node's own id), wrong token, wrong node, hello timeout.
+   */
   readonly rejected: number;
   /** Inbound frames larger than `maxFrameBytes` (their connection was closed). */
   readonly oversizedFrames: number;
@@ -230,6 +234,8 @@ interface Inbound {
   ws: WebSocket;
   peer: NodeId | null;
   helloTimer: NodeJS.Timeout | null;
+  /** Refused (and closing): frames still in flight on it are ignored, not counted again. */
+  refused: boolean;
 }
 
 /**
@@ -298,11 +304,14 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
   private nHandlerErrors = 0;
 
   /**
-   * @throws InvalidConfigurationError on an empty id, a non-integer or too small size, a
-   *   backoff with `maxMs < initialMs`, or a peer address that is not a ws(s) URL or host:port.
+   * @throws InvalidConfigurationError on an id or peer id that is not a valid node id
+   *   (`isValidNodeId` from `@synod/log`), a non-integer or too small size, a backoff with
+   *   `maxMs < initialMs`, or a peer address that is not a ws(s) URL or host:port.
    */
   constructor(options: WebSocketTransportOptions) {
-    if (typeof options.id !== 'string' || options.id.length === 0) throw new InvalidConfigurationError('id must be a non-empty string');
+    if (!isValidNodeId(options.id)) {
+      throw new InvalidConfigurationError(`id must be a valid node id (1..128 characters, no whitespace), got ${JSON.stringify(options.id)}`);
+    }
     this.id = options.id;
     this.host = options.listen?.host ?? DEFAULTS.host;
     this.listenPort = positiveInt('listen.port', options.listen?.port, DEFAULTS.port, 0);
@@ -322,6 +331,7 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     this.keepAliveMs = positiveInt('keepAliveMs', options.keepAliveMs, DEFAULTS.keepAliveMs, 0);
     this.onError = options.onError;
     for (const [id, address] of Object.entries(options.peers ?? {})) {
+      if (!isValidNodeId(id)) throw new InvalidConfigurationError(`peer id ${JSON.stringify(id)} is not a valid node id`);
       const url = normalizePeerUrl(address);
       if (url === null) throw new InvalidConfigurationError(`peer ${id}: ${JSON.stringify(address)} is not a ws:// URL or host:port`);
       if (id !== this.id) this.addresses.set(id, url);
@@ -420,11 +430,12 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
   /**
    * Sets (or changes) where peer `id` lives: a `ws://`/`wss://` URL or `host:port`. A changed
    * address closes the current link; the next message redials. Never throws (it is called by
-   * the runtime from configuration entries): an invalid address is ignored.
+   * the runtime from configuration entries): an invalid address or node id is ignored.
    * @returns whether the address was accepted.
    */
   setPeerAddress(id: NodeId, address: string): boolean {
     if (id === this.id) return true;
+    if (!isValidNodeId(id)) return false;
     const url = normalizePeerUrl(address);
     if (url === null) return false;
     if (this.addresses.get(id) === url) return true;
@@ -770,7 +781,7 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
       ws.terminate();
       return;
     }
-    const conn: Inbound = { ws, peer: null, helloTimer: null };
+    const conn: Inbound = { ws, peer: null, helloTimer: null, refused: false };
     this.inbound.add(conn);
     conn.helloTimer = setTimeout(() => {
       conn.helloTimer = null;
@@ -791,6 +802,8 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
   }
 
   private refuse(conn: Inbound, code: number, reason: string): void {
+    if (conn.refused) return;
+    conn.refused = true;
     this.nRejected++;
     if (conn.helloTimer) clearTimeout(conn.helloTimer);
     conn.helloTimer = null;
@@ -801,6 +814,7 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     if (this.closed) return;
     const frame = toBytes(data);
     this.nBytesReceived += frame.length;
+    if (conn.refused) return;
     if (conn.peer === null) {
       this.onHello(conn, frame, isBinary);
       return;
@@ -854,6 +868,9 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
       }
     }
     if (hello.to !== this.id) return this.refuse(conn, CloseCode.WrongNode, `this is ${this.id}, not ${hello.to}`);
+    // Nobody else may speak as this node (its messages to itself never use a connection): a
+    // misconfigured duplicate of this node, or a spoof. Its messages would all be refused anyway.
+    if (hello.from === this.id) return this.refuse(conn, CloseCode.BadHello, `hello claims this node's own id ${this.id}`);
     if (conn.helloTimer) clearTimeout(conn.helloTimer);
     conn.helloTimer = null;
     conn.peer = hello.from;
