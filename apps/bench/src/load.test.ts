@@ -3,8 +3,12 @@ import { runClosedLoop } from './load.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
+// The counting tests run on an injected clock that advances only when operations complete, so
+// what lands in the warm-up and in the window does not depend on how fast (or how loaded) the
+// machine is. The smoke tests exercise the default clock.
 describe('runClosedLoop', () => {
   it('keeps `clients` operations in flight and counts only the window', async () => {
+    let t = 0;
     let inFlight = 0;
     let maxInFlight = 0;
     let calls = 0;
@@ -13,11 +17,13 @@ describe('runClosedLoop', () => {
       clients: 8,
       warmupMs: 50,
       durationMs: 150,
+      now: () => t,
       op: async () => {
         calls++;
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
         await tick();
+        t += 0.25; // each completion advances the fake clock by 0.25 ms
         inFlight--;
       },
       onMeasureStart: () => events.push('start'),
@@ -34,15 +40,18 @@ describe('runClosedLoop', () => {
   });
 
   it('counts failures by name and backs off instead of spinning', async () => {
+    let t = 0;
     let n = 0;
     const r = await runClosedLoop({
       clients: 2,
       warmupMs: 0,
       durationMs: 100,
       errorBackoffMs: 5,
+      now: () => t,
       op: async () => {
         const mine = ++n;
         await tick();
+        t += 1;
         if (mine % 2 === 0) {
           const e = new Error('no');
           e.name = 'NotLeaderError';

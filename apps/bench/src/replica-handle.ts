@@ -60,8 +60,12 @@ export class ReplicaHandle {
     });
   }
 
-  /** Sends the init message and resolves with the replica's ws address once it runs. */
-  start(init: Omit<ReplicaInit, 't' | 'id'>, timeoutMs = 30_000): Promise<string> {
+  /**
+   * Sends the init message and resolves with the replica's ws address once it runs; rejects
+   * after `timeoutMs` (default 120 s: a child that compiles TypeScript through tsx on a loaded
+   * CI machine can take tens of seconds to start; a built one takes well under one).
+   */
+  start(init: Omit<ReplicaInit, 't' | 'id'>, timeoutMs = 120_000): Promise<string> {
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`replica ${this.id} did not start within ${timeoutMs} ms`)), timeoutMs);
       const onMsg = (m: ReplicaReply) => {

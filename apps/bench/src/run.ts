@@ -277,7 +277,7 @@ export async function runBench(o: RunOptions): Promise<RunOutput> {
         o.onStep?.(label);
         try {
           const req: PeerRequest = { t: 'run-peer', peer, options: { nodes: 3, clients, payloadBytes: 16, warmupMs: o.warmupMs, durationMs: o.durationMs, ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}) } };
-          const m = await forkChild<PeerMeasurement>(o.childEntry, 'peer', req, [...(o.childExecArgv ?? [])], o.warmupMs + o.durationMs + 60_000);
+          const m = await forkChild<PeerMeasurement>(o.childEntry, 'peer', req, [...(o.childExecArgv ?? [])], o.warmupMs + o.durationMs + 120_000);
           peers.push({
             name: m.name,
             version: m.version,
