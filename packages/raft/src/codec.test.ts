@@ -39,7 +39,7 @@ const messageArb: fc.Arbitrary<RaftMessage> = fc
       ),
       fc.record({ success: fc.boolean(), index: u, conflictIndex: u, conflictTerm: u }).map((r): RaftMessage => ({ type: RaftMessageType.AppendResponse, from, to, term, ...r })),
       fc.record({ commit: u, seq: u }).map((r): RaftMessage => ({ type: RaftMessageType.Heartbeat, from, to, term, ...r })),
-      u.map((seq): RaftMessage => ({ type: RaftMessageType.HeartbeatResponse, from, to, term, seq })),
+      fc.record({ seq: u, unverified: fc.boolean() }).map((r): RaftMessage => ({ type: RaftMessageType.HeartbeatResponse, from, to, term, ...r })),
       fc.record({ index: u, sterm: u, config: configArb, data: bytes, pad: fc.integer({ min: 0, max: 100 }), offset: fc.integer({ min: 0, max: 100 }) }).map(
         (r): RaftMessage => ({
           type: RaftMessageType.InstallSnapshot,

@@ -82,7 +82,7 @@ export const raftCodec: MessageCodec<RaftMessage> = {
         w.uvarint(m.commit).uvarint(m.seq);
         return;
       case RaftMessageType.HeartbeatResponse:
-        w.uvarint(m.seq);
+        w.uvarint(m.seq).u8(m.unverified ? 1 : 0);
         return;
       case RaftMessageType.InstallSnapshot:
         w.uvarint(m.meta.index).uvarint(m.meta.term);
@@ -155,8 +155,10 @@ export const raftCodec: MessageCodec<RaftMessage> = {
         const seq = r.uvarint();
         return { type, from, to, term, commit, seq };
       }
-      case RaftMessageType.HeartbeatResponse:
-        return { type, from, to, term, seq: r.uvarint() };
+      case RaftMessageType.HeartbeatResponse: {
+        const seq = r.uvarint();
+        return { type, from, to, term, seq, unverified: bool(r) };
+      }
       case RaftMessageType.InstallSnapshot: {
         const index = r.uvarint();
         const sterm = r.uvarint();

@@ -152,7 +152,7 @@ describe('§5.2 leader election', () => {
     const f = ['a', 'b', 'c'].find((x) => x !== l)!;
     const before = net.status(f);
     net.deliver({ type: RaftMessageType.VoteResponse, from: l, to: f, term: 1, granted: true });
-    net.deliver({ type: RaftMessageType.HeartbeatResponse, from: l, to: f, term: 1, seq: 5 });
+    net.deliver({ type: RaftMessageType.HeartbeatResponse, from: l, to: f, term: 1, seq: 5, unverified: false });
     net.queue = [];
     // A stale RequestVote is refused with the current term (Figure 2), never granted.
     net.deliver({ type: RaftMessageType.Vote, from: l, to: f, term: 1, lastLogIndex: 99, lastLogTerm: 1, transfer: false });
@@ -169,7 +169,7 @@ describe('§5.2 leader election', () => {
     const l = net.elect();
     const f = ['a', 'b', 'c'].find((x) => x !== l)!;
     const t = net.status(l).term;
-    net.deliver({ type: RaftMessageType.HeartbeatResponse, from: f, to: l, term: t + 3, seq: 0 });
+    net.deliver({ type: RaftMessageType.HeartbeatResponse, from: f, to: l, term: t + 3, seq: 0, unverified: false });
     expect(net.status(l)).toMatchObject({ role: 'follower', term: t + 3, leader: null });
   });
 

@@ -21,7 +21,7 @@ export { RaftCore } from './raft.js';
  * The Raft protocol for `ReplicatedLog`: name `'raft'`, the binary {@link raftCodec}, and a
  * factory of {@link RaftCore}s. Options are validated here (throws InvalidConfigurationError);
  * `create` throws InvalidConfigurationError for an invalid node id or bootstrap configuration
- * and StorageError for a non-contiguous stored log.
+ * and StorageError for a non-contiguous stored log or a stored term above {@link MAX_TERM}.
  */
 export function raft(options: RaftOptions = {}): ConsensusProtocol<RaftMessage> {
   const resolved = resolveRaftOptions(options);

@@ -5,6 +5,19 @@
  */
 import type { Entry, Message, NodeId, SnapshotMeta } from '@synod/log';
 
+/**
+ * The largest term a Raft message may carry and a core may reach: 2^52.
+ *
+ * Terms are encoded as unsigned varints of safe integers, so `term + 1` must stay exact and
+ * encodable (at most 2^53 - 1). A term above this bound could not be incremented safely, so a
+ * message carrying one is invalid input: `step()` drops and counts it, with no effect. A core
+ * never produces a term above it either: at `MAX_TERM` it refuses to campaign (pre-vote,
+ * election, TimeoutNow) instead of overflowing; its current leader, if any, keeps leading. No
+ * honest cluster gets near it (2^52 elections at one per millisecond take over 140,000 years):
+ * reaching it means something forged or corrupted a term.
+ */
+export const MAX_TERM = 2 ** 52;
+
 /** Type tags of {@link RaftMessage}. */
 export const RaftMessageType = {
   /** RequestVote (§5.2). */
@@ -112,6 +125,13 @@ export interface HeartbeatResponse extends Message {
   readonly term: number;
   /** The `seq` of the heartbeat being answered. */
   readonly seq: number;
+  /**
+   * True when the follower could not commit up to the heartbeat's `commit` because it has not
+   * verified that much of its log against this leader in this term (after a restart, say): a
+   * follower commits only what it verified (§5.3). The leader answers with an AppendEntries,
+   * whose consistency check verifies the log and whose leaderCommit then applies.
+   */
+  readonly unverified: boolean;
 }
 
 /** One chunk of a snapshot (Raft §7, thesis §5.4.2 chunked transfer). */

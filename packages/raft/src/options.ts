@@ -64,7 +64,8 @@ export interface RaftOptions {
   /**
    * Largest total payload size in bytes of the entries a leader has appended but not yet
    * committed; beyond it proposals fail with UncommittedLogFullError (a leader that lost its
-   * quorum stops accepting work). One proposal is always accepted when nothing is pending.
+   * quorum stops accepting work). One proposal (or one batch forwarded by a follower, accepted or
+   * dropped whole) is always accepted when nothing is pending.
    * 0 means unlimited. Default 64 MiB.
    */
   readonly maxUncommittedEntriesSize?: number;

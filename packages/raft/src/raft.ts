@@ -53,6 +53,7 @@ import {
   type HeartbeatRequest,
   type HeartbeatResponse,
   type InstallSnapshotRequest,
+  MAX_TERM,
   type ProposeRequest,
   type RaftMessage,
   RaftMessageType,
@@ -167,6 +168,15 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
   /** Forwarded read ids waiting for the leader's answer. */
   private readonly readsInFlight = new Set<number>();
   private receiver: SnapshotReceiver | null = null;
+  /**
+   * The highest index verified to match the log of `verifiedLeader` in `verifiedTerm` (by a
+   * successful AppendEntries consistency check or an installed snapshot, §5.3). A heartbeat
+   * commits no further (the invariant "a follower never commits past what it has verified").
+   * It holds only for that leader in that term, so a term or leader change voids it.
+   */
+  private verifiedIndex = 0;
+  private verifiedTerm = 0;
+  private verifiedLeader: NodeId | null = null;
   /** Tags this incarnation's forwarded reads (see {@link ReadIndexRequest.nonce}). */
   private readonly readNonce: number;
 
@@ -186,6 +196,9 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
     const st = init.state;
     const hs = st.hardState;
     const log = this.log;
+    if (hs.term > MAX_TERM) {
+      throw new StorageError(`stored term ${hs.term} is above MAX_TERM (${MAX_TERM}): written by a version without the term bound, or corrupt`);
+    }
     this.term = hs.term;
     this.vote = hs.vote;
     this.lastHard = hs;
@@ -237,7 +250,9 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
   }
 
   step(m: RaftMessage): void {
-    if (!this.valid(m)) {
+    // Everything that can reject a message is checked before it can change anything: a dropped
+    // (counted) message has no effect at all, in particular not on the term.
+    if (!this.valid(m) || !this.admissible(m)) {
       this.dropped++;
       return;
     }
@@ -252,11 +267,14 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
         this.onReadIndexResponse(m);
         return;
     }
+    /** Whether this message raised our term: it had an effect, so it is not counted as dropped. */
+    let adopted = false;
     if (m.term > this.term) {
       if (m.type === RaftMessageType.Vote || m.type === RaftMessageType.PreVote) {
-        if (!m.transfer && this.inLease()) {
+        if (!(m.transfer && this.isKnownVoter(m.from)) && this.inLease()) {
           // Check-quorum stickiness (thesis §4.2.3, §9.6): a leader is in contact, so this
-          // candidate cannot be needed; ignore it without changing term.
+          // candidate cannot be needed; ignore it without changing term. Only a voter of our
+          // configuration may claim a leadership transfer to get past it.
           this.dropped++;
           return;
         }
@@ -271,6 +289,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
             ? m.from
             : null;
         this.becomeFollower(m.term, lead);
+        adopted = true;
       }
     } else if (m.term < this.term) {
       if ((this.o.checkQuorum || this.o.preVote) && (m.type === RaftMessageType.Append || m.type === RaftMessageType.Heartbeat)) {
@@ -293,34 +312,34 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
         this.onVoteRequest(m);
         return;
       case RaftMessageType.VoteResponse:
-      case RaftMessageType.PreVoteResponse:
+      case RaftMessageType.PreVoteResponse: {
+        const pre = m.type === RaftMessageType.PreVoteResponse;
+        if ((pre && this.role !== 'precandidate') || (!pre && this.role !== 'candidate')) {
+          if (!adopted) this.dropped++; // a late answer to an election that is over
+          return;
+        }
         this.onVoteResponse(m);
         return;
+      }
       case RaftMessageType.Append:
       case RaftMessageType.Heartbeat:
       case RaftMessageType.InstallSnapshot:
-      case RaftMessageType.TimeoutNow:
-        if (this.role === 'leader') {
-          // Two leaders in one term cannot exist (Election Safety): a forged or buggy message.
-          this.dropped++;
-          return;
-        }
-        if (m.type === RaftMessageType.TimeoutNow) {
-          this.onTimeoutNow(m);
-          return;
-        }
         if (this.role !== 'follower') this.becomeFollower(this.term, m.from);
         this.hearFromLeader(m.from);
         if (m.type === RaftMessageType.Append) this.onAppend(m);
         else if (m.type === RaftMessageType.Heartbeat) this.onHeartbeat(m);
         else this.onSnapshotChunk(m);
         return;
+      case RaftMessageType.TimeoutNow:
+        // Leadership transfer (thesis §3.10): campaign at once, skipping pre-vote and the lease.
+        this.campaign(false, true);
+        return;
       case RaftMessageType.AppendResponse:
       case RaftMessageType.HeartbeatResponse:
       case RaftMessageType.SnapshotResponse: {
         const pr = this.role === 'leader' ? this.progress.get(m.from) : undefined;
         if (!pr) {
-          this.dropped++;
+          if (!adopted) this.dropped++; // an answer to a leader we no longer are
           return;
         }
         pr.recentActive = true;
@@ -544,6 +563,11 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
 
   // =================================================================== roles
 
+  /** Whether this node may start an election: it is a voter and a next term exists. */
+  private canCampaign(): boolean {
+    return this.promotable() && this.term < MAX_TERM;
+  }
+
   private promotable(): boolean {
     return this.log.config.voters.includes(this.id) || (this.log.config.outgoingVoters?.includes(this.id) ?? false);
   }
@@ -602,7 +626,8 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
   }
 
   private campaign(pre: boolean, transfer: boolean): void {
-    if (!this.promotable()) return;
+    // At MAX_TERM no further term can be asked for: refuse rather than overflow (see MAX_TERM).
+    if (!this.canCampaign()) return;
     const log = this.log;
     let voteTerm: number;
     if (pre) {
@@ -736,27 +761,10 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
     }
   }
 
+  /** A vote from a voter of our configuration (see admissible) in the election we run. */
   private onVoteResponse(m: VoteResponse): void {
-    const pre = m.type === RaftMessageType.PreVoteResponse;
-    if ((pre && this.role !== 'precandidate') || (!pre && this.role !== 'candidate')) {
-      this.dropped++;
-      return;
-    }
-    if (!isVoter(this.log.config, m.from)) {
-      this.dropped++;
-      return;
-    }
     if (!this.votes.has(m.from)) this.votes.set(m.from, m.granted);
-    this.tallyAndAct(pre);
-  }
-
-  private onTimeoutNow(_m: RaftMessage): void {
-    if (!this.promotable()) {
-      this.dropped++;
-      return;
-    }
-    // Leadership transfer (thesis §3.10): campaign at once, skipping pre-vote and the lease.
-    this.campaign(false, true);
+    this.tallyAndAct(m.type === RaftMessageType.PreVoteResponse);
   }
 
   // =================================================================== messages: replication (follower)
@@ -775,14 +783,11 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       prev = prev + skip;
       prevTerm = skip > 0 ? ents[skip - 1]!.term : prevTerm;
       if (prev < log.commit) {
+        this.markVerified(m.from, log.commit);
         this.send({ type: RaftMessageType.AppendResponse, from: this.id, to: m.from, term: this.term, success: true, index: log.commit, conflictIndex: 0, conflictTerm: 0 });
         return;
       }
-      if (!log.matchTerm(prev, prevTerm)) {
-        // A committed entry differs from the leader's: impossible unless the message is bogus.
-        this.dropped++;
-        return;
-      }
+      // Here prev === commit, and admissible() checked that the entry there matches ours.
     }
     if (!log.matchTerm(prev, prevTerm)) {
       let conflictIndex: number;
@@ -798,33 +803,56 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       return;
     }
     // Find the first entry that is new or conflicts; entries already present are kept (a stale,
-    // shorter AppendEntries must not truncate them, §5.3).
+    // shorter AppendEntries must not truncate them, §5.3). Entries from `from` on lie above
+    // commit (see above), so a conflict never truncates a committed entry.
     const last = log.lastIndex();
     let i = from;
     for (; i < ents.length; i++) {
       const e = ents[i]!;
       if (e.index > last) break;
       if (log.term(e.index) !== e.term) {
-        if (e.index <= log.commit) {
-          this.dropped++;
-          return;
-        }
         log.truncateFrom(e.index);
+        // Cannot happen below what this leader verified in this term (its log only grows), but
+        // never let a verification outlive the entries it was about.
+        if (this.verifiedIndex >= e.index) this.verifiedIndex = e.index - 1;
         break;
       }
     }
     if (i < ents.length) log.append(ents, i);
     this.syncConfig();
     const lastNew = m.prevLogIndex + ents.length;
+    this.markVerified(m.from, lastNew);
     // A follower never commits past what it has verified against the leader (§5.3).
     log.commitTo(Math.min(m.leaderCommit, lastNew));
     this.send({ type: RaftMessageType.AppendResponse, from: this.id, to: m.from, term: this.term, success: true, index: lastNew, conflictIndex: 0, conflictTerm: 0 });
   }
 
   private onHeartbeat(m: HeartbeatRequest): void {
-    // The leader sends min(commit, our matchIndex): every index up to it was verified.
-    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({ type: RaftMessageType.HeartbeatResponse, from: this.id, to: m.from, term: this.term, seq: m.seq });
+    // The leader sends min(commit, our matchIndex), which an honest leader learned from our own
+    // answers in this term; still commit only what we verified against this leader in this
+    // term ourselves (§5.3): a buggy or forged commit must not apply entries of an old term.
+    const log = this.log;
+    log.commitTo(Math.min(m.commit, this.verifiedFor(m.from), log.lastIndex()));
+    // Could not go as far as the leader says (e.g. we restarted and lost the verification):
+    // ask for an AppendEntries, whose consistency check re-verifies our log.
+    const unverified = m.commit > log.commit;
+    this.send({ type: RaftMessageType.HeartbeatResponse, from: this.id, to: m.from, term: this.term, seq: m.seq, unverified });
+  }
+
+  /** Records that our log matches `leader`'s (of the current term) up to `index`. */
+  private markVerified(leader: NodeId, index: number): void {
+    if (this.verifiedTerm !== this.term || this.verifiedLeader !== leader) {
+      this.verifiedTerm = this.term;
+      this.verifiedLeader = leader;
+      this.verifiedIndex = index;
+    } else if (index > this.verifiedIndex) {
+      this.verifiedIndex = index;
+    }
+  }
+
+  /** How far our log is verified to match `leader`'s log of the current term (0 if not at all). */
+  private verifiedFor(leader: NodeId): number {
+    return this.verifiedTerm === this.term && this.verifiedLeader === leader ? this.verifiedIndex : 0;
   }
 
   private onSnapshotChunk(m: InstallSnapshotRequest): void {
@@ -832,6 +860,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
     const meta = m.meta;
     if (meta.index <= log.commit) {
       this.receiver = null;
+      this.markVerified(m.from, log.commit);
       this.send({ type: RaftMessageType.AppendResponse, from: this.id, to: m.from, term: this.term, success: true, index: log.commit, conflictIndex: 0, conflictTerm: 0 });
       return;
     }
@@ -856,8 +885,9 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
         try {
           r.buf = new Uint8Array(r.size);
         } catch {
+          // Out of memory for this snapshot: a local failure, not a bad message (the message
+          // was accepted, so it is not counted as dropped); the leader retransmits.
           this.receiver = null;
-          this.dropped++;
           return;
         }
       }
@@ -877,6 +907,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       log.restore({ meta, data });
       this.syncConfig();
     }
+    this.markVerified(m.from, log.commit);
     this.send({ type: RaftMessageType.AppendResponse, from: this.id, to: m.from, term: this.term, success: true, index: log.commit, conflictIndex: 0, conflictTerm: 0 });
   }
 
@@ -924,9 +955,11 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
 
   private onHeartbeatResponse(m: HeartbeatResponse, pr: Progress): void {
     if (m.seq > pr.heartbeatAck) pr.heartbeatAck = m.seq;
-    if (pr.match < this.log.lastIndex()) {
+    if (pr.match < this.log.lastIndex() || m.unverified) {
       // Resume a paused probe, and in replicate state make sure lost messages cannot stall the
       // follower: free one in-flight slot and send (possibly empty) AppendEntries from `next`.
+      // Also when the follower could not commit what the heartbeat said (`unverified`, e.g.
+      // after a restart): the AppendEntries carries leaderCommit and re-verifies its log.
       if (pr.state === 'probe') pr.probeSent = false;
       else if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
       if (pr.state !== 'snapshot') this.sendAppend(m.from, pr, true);
@@ -1181,13 +1214,16 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       this.dropped++;
       return;
     }
+    // All or nothing (as etcd): a batch that does not fit is dropped whole, never half appended.
+    let bytes = 0;
+    for (const data of m.commands) bytes += data.length;
+    try {
+      this.checkCanAppend(bytes);
+    } catch {
+      this.dropped++;
+      return;
+    }
     for (const data of m.commands) {
-      try {
-        this.checkCanAppend(data.length);
-      } catch {
-        this.dropped++;
-        return;
-      }
       this.appendEntry(EntryType.Normal, data);
       this.uncommittedSize += data.length;
     }
@@ -1296,7 +1332,7 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
 
   private onReadIndexResponse(m: ReadIndexResponse): void {
     if (m.nonce !== this.readNonce) {
-      this.dropped++; // an answer to an earlier incarnation of this node
+      this.dropped++; // an answer to an earlier incarnation of this node (no effect)
       return;
     }
     for (const id of m.ids) {
@@ -1377,10 +1413,87 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
 
   // =================================================================== validation
 
+  /**
+   * Who may send what (checked after {@link valid}, before anything changes; a message failing
+   * it is dropped and counted with no effect). Raft has no authentication, so these rules do
+   * not stop a forger who knows the members and the term; they keep confused, removed, stale or
+   * unknown servers from disturbing the cluster, and keep every "dropped" message effect-free:
+   *
+   * - AppendEntries, heartbeats and InstallSnapshot are accepted from any server: a joining node
+   *   (empty configuration) or a lagging one must follow a leader it does not know yet. But in
+   *   the current term only from the leader we know (Election Safety: one leader per term), not
+   *   by a leader, and an AppendEntries contradicting our committed log is refused up front.
+   * - TimeoutNow only from our leader, in its term, to a follower that can campaign.
+   * - Vote and pre-vote requests from any server whose log is at least as up to date as ours (a
+   *   voter we do not know yet may need our vote, thesis §4.3); a server outside our
+   *   configuration with an older log could never get it, so its term is not adopted (a removed
+   *   server cannot disrupt, thesis §4.2.3, even without check-quorum).
+   * - Vote answers only from voters of the newest configuration (the ones we ask).
+   * - AppendEntries/heartbeat/snapshot answers: on a leader, from the servers it replicates to;
+   *   elsewhere only from members (they can carry a higher term and nothing else).
+   * - ReadIndex answers only from our current leader (reads forwarded to an earlier leader
+   *   were already failed when it changed).
+   * - Proposals and ReadIndex requests are client requests: accepted from anyone (their term is
+   *   not used); a non-leader refuses them as before.
+   */
+  private admissible(m: RaftMessage): boolean {
+    switch (m.type) {
+      case RaftMessageType.Append:
+      case RaftMessageType.Heartbeat:
+      case RaftMessageType.InstallSnapshot:
+        if (m.term === this.term && (this.role === 'leader' || (this.leader !== null && this.leader !== m.from))) return false;
+        return !(m.type === RaftMessageType.Append && m.term >= this.term && this.contradictsCommitted(m));
+      case RaftMessageType.TimeoutNow:
+        return m.from === this.leader && m.term === this.term && this.role === 'follower' && this.canCampaign();
+      case RaftMessageType.Vote:
+      case RaftMessageType.PreVote:
+        return this.isKnownVoter(m.from) || this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+      case RaftMessageType.VoteResponse:
+      case RaftMessageType.PreVoteResponse:
+        return isVoter(this.log.config, m.from);
+      case RaftMessageType.AppendResponse:
+      case RaftMessageType.HeartbeatResponse:
+      case RaftMessageType.SnapshotResponse:
+        return this.role === 'leader' ? this.progress.has(m.from) : this.isKnownMember(m.from);
+      case RaftMessageType.ReadIndexResponse:
+        return m.from === this.leader;
+      default:
+        return true;
+    }
+  }
+
+  /**
+   * Whether an AppendEntries claims, at or below our commitIndex, an entry other than ours: it
+   * cannot come from a legitimate leader (Leader Completeness), so it is refused before its
+   * term or leadership is taken into account. Entries at or below commit are not compared
+   * otherwise (they may be compacted); only the one at commit, where onAppend resumes.
+   */
+  private contradictsCommitted(m: AppendRequest): boolean {
+    const commit = this.log.commit;
+    const prev = m.prevLogIndex;
+    if (prev >= commit) return false;
+    const skip = Math.min(commit - prev, m.entries.length);
+    if (prev + skip < commit) return false;
+    return !this.log.matchTerm(commit, m.entries[skip - 1]!.term);
+  }
+
+  /** Whether `id` votes in the newest or the committed configuration. */
+  private isKnownVoter(id: NodeId): boolean {
+    const log = this.log;
+    return isVoter(log.config, id) || (log.configIndex > log.commit && isVoter(log.configAt(log.commit), id));
+  }
+
+  /** Whether `id` is a member (voter or learner) of the newest or the committed configuration. */
+  private isKnownMember(id: NodeId): boolean {
+    const log = this.log;
+    const has = (c: Configuration) => isVoter(c, id) || c.learners.includes(id);
+    return has(log.config) || (log.configIndex > log.commit && has(log.configAt(log.commit)));
+  }
+
   /** Structural checks; anything failing is dropped and counted (contract rule 5). */
   private valid(m: RaftMessage): boolean {
     if (m === null || typeof m !== 'object') return false;
-    if (m.to !== this.id || !isValidNodeId(m.from) || m.from === this.id || !isSafeIndex(m.term)) return false;
+    if (m.to !== this.id || !isValidNodeId(m.from) || m.from === this.id || !isSafeIndex(m.term) || m.term > MAX_TERM) return false;
     switch (m.type) {
       case RaftMessageType.Vote:
       case RaftMessageType.PreVote:
@@ -1411,11 +1524,11 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
         return true;
       }
       case RaftMessageType.AppendResponse:
-        return typeof m.success === 'boolean' && isSafeIndex(m.index) && isSafeIndex(m.conflictIndex) && isSafeIndex(m.conflictTerm);
+        return typeof m.success === 'boolean' && isSafeIndex(m.index) && isSafeIndex(m.conflictIndex) && isSafeIndex(m.conflictTerm) && m.conflictTerm <= m.term;
       case RaftMessageType.Heartbeat:
         return isSafeIndex(m.commit) && isSafeIndex(m.seq);
       case RaftMessageType.HeartbeatResponse:
-        return isSafeIndex(m.seq);
+        return isSafeIndex(m.seq) && typeof m.unverified === 'boolean';
       case RaftMessageType.InstallSnapshot: {
         const meta = m.meta;
         if (!meta || !isSafeIndex(meta.index) || meta.index < 1 || !isSafeIndex(meta.term) || meta.term < 1 || meta.term > m.term) return false;

@@ -92,8 +92,15 @@ describe('§5.3 log replication', () => {
     net.deliver({ type: RaftMessageType.Append, from: 'l', to: 'f', term: 3, prevLogIndex: 3, prevLogTerm: 1, entries: [], leaderCommit: 6 });
     expect(net.status('f').commitIndex).toBe(3);
     expect(net.appliedData('f')).toEqual(['2@1', '3@1']);
-    // A heartbeat's commit is also capped by the follower's log.
+    // A heartbeat's commit is capped by what f verified against this leader in this term (3):
+    // f's entries 4-6 of term 2 need not be in the leader's log. f says so in its answer.
+    net.queue = [];
     net.deliver({ type: RaftMessageType.Heartbeat, from: 'l', to: 'f', term: 3, commit: 50, seq: 1 });
+    expect(net.status('f').commitIndex).toBe(3);
+    expect(net.queue).toMatchObject([{ type: RaftMessageType.HeartbeatResponse, unverified: true }]);
+    // Once an AppendEntries verified 4-6, the heartbeat's commit applies (capped by f's log).
+    net.deliver({ type: RaftMessageType.Append, from: 'l', to: 'f', term: 3, prevLogIndex: 6, prevLogTerm: 2, entries: [], leaderCommit: 0 });
+    net.deliver({ type: RaftMessageType.Heartbeat, from: 'l', to: 'f', term: 3, commit: 50, seq: 2 });
     expect(net.status('f').commitIndex).toBe(6);
   });
 
