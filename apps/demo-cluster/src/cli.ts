@@ -5,7 +5,7 @@
  * SIGTERM stops every replica.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_OPTIONS, startDemo, type DemoProtocol, type RunningDemo } from './index.js';
+import { DEFAULT_OPTIONS, MAX_BODY_BYTES_LIMIT, MAX_COMMAND_BYTES, startDemo, type DemoProtocol, type RunningDemo } from './index.js';
 
 function int(min: number, max: number) {
   return (v: string): number => {
@@ -26,7 +26,12 @@ const program = new Command()
   .option('--host <addr>', 'interface to bind (keep it on loopback)', DEFAULT_OPTIONS.host)
   .option('--tick-ms <ms>', 'milliseconds per consensus tick', int(1, 10_000), DEFAULT_OPTIONS.tickMs)
   .option('--request-timeout-ms <ms>', 'how long a request may wait (for a leader, a commit) before 503', int(100, 600_000), DEFAULT_OPTIONS.requestTimeoutMs)
-  .option('--max-body-bytes <n>', 'largest request body (larger gets 413)', int(1, 64 * 1024 * 1024), DEFAULT_OPTIONS.maxBodyBytes)
+  .option(
+    '--max-body-bytes <n>',
+    `largest request body (larger gets 413); at most ${MAX_BODY_BYTES_LIMIT}, which leaves room for the command header within the replicas' ${MAX_COMMAND_BYTES}-byte command limit`,
+    int(1, MAX_BODY_BYTES_LIMIT),
+    DEFAULT_OPTIONS.maxBodyBytes,
+  )
   .option('--snapshot-entries <n>', 'snapshot after this many applied entries (0 = never)', int(0, 10_000_000), DEFAULT_OPTIONS.snapshotEntries)
   .option('--verbose', 'copy replica output to stderr', false)
   .allowExcessArguments(false);

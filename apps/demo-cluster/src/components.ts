@@ -26,6 +26,11 @@ export interface ReplicaParts {
   readonly network: ReplicaNetwork;
   keyCount(): number;
   encode(op: KvOperation): Uint8Array;
+  /**
+   * Whether the storage holds a configuration or any entry (the bootstrap configuration is entry
+   * 1): a bootstrap member reports `ready` only once its bootstrap is durable.
+   */
+  hasDurableState(): boolean;
 }
 
 /** The address string of a replica's WebSocket listener. */
@@ -51,6 +56,9 @@ function protocolFor(name: ReplicaConfig['protocol']): ConsensusProtocol<any> {
 /** Builds the parts for `cfg`; `onFatal` is called if the replica stops on a storage failure. */
 export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Error) => void): Promise<ReplicaParts> {
   const protocol = protocolFor(cfg.protocol);
+  // Throws SqliteStorageError (reason 'missing') when create is false and the file is gone or
+  // empty: an initialized replica never restarts from an empty state.
+  const storage = SqliteStorage.open(cfg.dbPath, { create: cfg.create });
   const peers: Record<NodeId, string> = {};
   for (const [id, addr] of Object.entries(cfg.peers)) if (id !== cfg.id) peers[id] = addr;
   const transport = new WebSocketTransport({
@@ -64,11 +72,12 @@ export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Erro
   const log = new ReplicatedLog<IndexedKvResult, KvQuery, KvQueryResult>({
     id: cfg.id,
     protocol,
-    storage: SqliteStorage.open(cfg.dbPath),
+    storage,
     transport,
     stateMachine: sm,
     ...(cfg.bootstrap ? { bootstrap: cfg.bootstrap } : {}),
     tickMs: cfg.tickMs,
+    maxCommandBytes: cfg.maxCommandBytes,
     snapshotThreshold: { entries: cfg.snapshotEntries },
     onFatal,
   });
@@ -82,5 +91,14 @@ export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Erro
       transport.setPeerAddress(id, address);
     },
   };
-  return { log, network, keyCount: () => sm.kv.size, encode: encodeKvOperation };
+  return {
+    log,
+    network,
+    keyCount: () => sm.kv.size,
+    encode: encodeKvOperation,
+    hasDurableState: () => {
+      const st = storage.stats();
+      return st.lastIndex > 0 || st.snapshotIndex > 0;
+    },
+  };
 }

@@ -21,6 +21,10 @@ export class GatewayError extends Error {
 export class ReplicaError extends Error {
   readonly code: string;
   readonly leaderHint: string | null | undefined;
+  /** Storage error detail, e.g. `missing`. */
+  readonly reason: string | undefined;
+  /** True when the request never reached the replica (nothing happened there). */
+  readonly unsent: boolean;
   constructor(
     readonly node: string,
     err: IpcError,
@@ -29,13 +33,43 @@ export class ReplicaError extends Error {
     this.name = err.name;
     this.code = err.code;
     this.leaderHint = err.leaderHint;
+    this.reason = err.reason;
+    this.unsent = err.unsent === true;
   }
+}
+
+/**
+ * Codes a replica answers a proposal (or membership change) with only when it refused it
+ * synchronously, before anything entered the log (`NOT_LEADER`, `TRANSFER_IN_PROGRESS`,
+ * `UNCOMMITTED_LOG_FULL`, `CONFIG_CHANGE_IN_PROGRESS`, `INVALID_ARGUMENT`, `COMMAND_TOO_LARGE`,
+ * `UNSUPPORTED`, `INVALID_CONFIGURATION`), or `LEASE_EXPIRED` for reads. Every other failure
+ * (`TIMEOUT`, `STOPPED`, `NODE_DOWN` after the request was sent, ...) leaves the outcome unknown.
+ */
+const DEFINITE_CODES = new Set([
+  'NOT_LEADER',
+  'TRANSFER_IN_PROGRESS',
+  'UNCOMMITTED_LOG_FULL',
+  'CONFIG_CHANGE_IN_PROGRESS',
+  'INVALID_ARGUMENT',
+  'COMMAND_TOO_LARGE',
+  'UNSUPPORTED',
+  'INVALID_CONFIGURATION',
+  'LEASE_EXPIRED',
+]);
+
+/**
+ * Whether a failed request may still take effect (the command may be in the log and commit
+ * later): true unless the error is a synchronous refusal or the request was never sent.
+ */
+export function outcomeUnknown(err: ReplicaError): boolean {
+  return !err.unsent && !DEFINITE_CODES.has(err.code);
 }
 
 /** Status codes for the SynodError codes a replica can answer with. */
 const STATUS_BY_CODE: Record<string, number> = {
   INVALID_ARGUMENT: 400,
   INVALID_CONFIGURATION: 400,
+  COMMAND_TOO_LARGE: 413,
   UNSUPPORTED: 501,
   CONFIG_CHANGE_IN_PROGRESS: 409,
   TRANSFER_IN_PROGRESS: 503,

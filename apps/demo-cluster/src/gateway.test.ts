@@ -1,12 +1,52 @@
 /**
- * The gateway alone, against a fake supervisor (no processes): routing, input validation,
- * body limits and the error shape.
+ * The gateway alone, against a fake supervisor (no processes): routing on the raw path, input
+ * validation, body limits, the error shape, and the answers to what Node's HTTP parser refuses
+ * (malformed requests, huge headers, stalled bodies, CONNECT, unknown methods).
  */
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GatewayError } from './errors.js';
+import { fromReplicaError, GatewayError, ReplicaError } from './errors.js';
 import { Gateway } from './gateway.js';
 import type { KvOperation } from './ipc.js';
 import type { ClusterView, Supervisor } from './supervisor.js';
+
+/** One request with the path sent exactly as given (fetch would normalise it). */
+function raw(base: string, method: string, path: string, body?: string): Promise<{ status: number; text: string; headers: Record<string, unknown>; json: () => any }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, method, path, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode!, text, headers: res.headers, json: () => JSON.parse(text) });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Writes bytes on a fresh TCP connection and resolves with everything the server sent until it closed. */
+function rawSocket(base: string, bytes: string, opts: { endAfterWrite?: boolean } = {}): Promise<{ status: number; headers: string; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(url.port), url.hostname, () => {
+      sock.write(bytes);
+      if (opts.endAfterWrite) sock.end();
+    });
+    const chunks: Buffer[] = [];
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.on('error', reject);
+    sock.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const sep = text.indexOf('\r\n\r\n');
+      const head = sep < 0 ? text : text.slice(0, sep);
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), headers: head, body: sep < 0 ? '' : text.slice(sep + 4) });
+    });
+  });
+}
 
 class FakeSupervisor {
   readonly options = { maxBodyBytes: 100 };
@@ -17,10 +57,15 @@ class FakeSupervisor {
   async write(op: KvOperation, node?: string) {
     this.calls.push(`write ${op.type} ${op.key} ${node ?? ''}`.trim());
     if (!this.leader) throw new GatewayError(503, 'NO_LEADER', 'no leader is known');
+    if (op.type === 'put' && op.key === 'too-large') {
+      throw fromReplicaError(
+        new ReplicaError('n1', { name: 'CommandTooLargeError', code: 'COMMAND_TOO_LARGE', message: 'command is 9000000 bytes; the limit (maxCommandBytes) is 8388608' }),
+      );
+    }
     const existed = this.store.has(op.key);
     if (op.type === 'put') this.store.set(op.key, op.value.slice());
     else this.store.delete(op.key);
-    return { index: 7, existed, node: node ?? this.leader };
+    return { index: 7, existed, node: node ?? this.leader, leader: this.leader };
   }
   async read(key: string, consistency: string, node?: string) {
     this.calls.push(`read ${key} ${consistency} ${node ?? ''}`.trim());
@@ -76,7 +121,7 @@ describe('Gateway (fake supervisor)', () => {
   it('puts, gets and deletes with decoded keys', async () => {
     const put = await call('PUT', '/kv/a%20b', 'v1');
     expect(put.status).toBe(200);
-    expect(put.json()).toEqual({ key: 'a b', index: 7, created: true, node: 'n1' });
+    expect(put.json()).toEqual({ key: 'a b', index: 7, created: true, node: 'n1', leader: 'n1' });
     const get = await call('GET', '/kv/a%20b');
     expect(get.status).toBe(200);
     expect(get.text).toBe('v1');
@@ -103,7 +148,17 @@ describe('Gateway (fake supervisor)', () => {
       ['GET', `/kv/${'é'.repeat(513)}`, undefined, 400, 'INVALID_KEY'],
       ['GET', '/kv/x?node=', undefined, 400, 'INVALID_NODE'],
       ['GET', '/kv/x?node=n7', undefined, 404, 'UNKNOWN_NODE'],
-      ['GET', '/kv/', undefined, 404, 'NOT_FOUND'],
+      ['GET', '/kv/', undefined, 400, 'INVALID_KEY'],
+      ['PUT', '/kv/', 'v', 400, 'INVALID_KEY'],
+      ['DELETE', '/kv/', undefined, 400, 'INVALID_KEY'],
+      ['GET', '/kv', undefined, 404, 'NOT_FOUND'],
+      ['GET', '/kv/a/b', undefined, 404, 'NOT_FOUND'],
+      ['GET', '/api/cluster/', undefined, 404, 'NOT_FOUND'],
+      ['GET', '/api//cluster', undefined, 404, 'NOT_FOUND'],
+      ['GET', '/API/cluster', undefined, 404, 'NOT_FOUND'],
+      ['PATCH', '/kv/x', 'v', 405, 'METHOD_NOT_ALLOWED'],
+      ['OPTIONS', '/api/cluster', undefined, 405, 'METHOD_NOT_ALLOWED'],
+      ['PUT', '/kv/too-large', 'v', 413, 'COMMAND_TOO_LARGE'],
       ['GET', '/api/nope', undefined, 404, 'NOT_FOUND'],
       ['POST', '/kv/x', 'v', 405, 'METHOD_NOT_ALLOWED'],
       ['GET', '/api/members', undefined, 405, 'METHOD_NOT_ALLOWED'],
@@ -121,8 +176,89 @@ describe('Gateway (fake supervisor)', () => {
     expect(sup.store.has('big')).toBe(false);
   });
 
+  it('answers 405 with an Allow header', async () => {
+    const a = await call('PATCH', '/kv/x', 'v');
+    expect(a.status).toBe(405);
+    expect(a.headers.get('allow')).toBe('GET, PUT, DELETE');
+  });
+
+  it('maps a command the replica refuses as too large to 413 with the reason', async () => {
+    const a = await call('PUT', '/kv/too-large', 'v');
+    expect(a.status).toBe(413);
+    expect(a.json()).toMatchObject({ code: 'COMMAND_TOO_LARGE', node: 'n1' });
+    expect(a.json().error).toMatch(/maxCommandBytes/);
+  });
+
   it('accepts a body exactly at the limit', async () => {
     expect((await call('PUT', '/kv/edge', 'x'.repeat(100))).status).toBe(200);
+  });
+
+  it('routes on the raw path: dot segments are keys, never resolved', async () => {
+    // Written through the encoded form, read back through the literal one, and vice versa.
+    expect((await raw(base, 'PUT', '/kv/%2e%2e', 'dotdot')).json()).toMatchObject({ key: '..', created: true });
+    const dd = await raw(base, 'GET', '/kv/..');
+    expect(dd.status).toBe(200);
+    expect(dd.text).toBe('dotdot');
+    expect(dd.headers['content-type']).toBe('application/octet-stream');
+    expect((await raw(base, 'PUT', '/kv/.', 'dot')).json()).toMatchObject({ key: '.' });
+    expect((await raw(base, 'GET', '/kv/%2E')).text).toBe('dot');
+    expect(sup.store.has('.')).toBe(true);
+    expect(sup.store.has('..')).toBe(true);
+    // %2F is a slash inside the key; a raw slash separates segments.
+    expect((await raw(base, 'PUT', '/kv/a%2Fb', 'ab')).json()).toMatchObject({ key: 'a/b' });
+    expect(sup.store.get('a/b')).toBeDefined();
+    expect((await raw(base, 'GET', '/kv/a/b')).status).toBe(404);
+  });
+
+  it('never rewrites a path into another route', async () => {
+    sup.store.set('y', new Uint8Array([1]));
+    sup.store.set('foo', new TextEncoder().encode('secret'));
+    const before = sup.calls.length;
+    const cases: [string, string][] = [
+      ['PUT', '/kv/x/%2e%2e/y'],
+      ['PUT', '/kv/x/../y'],
+      ['GET', '/kv/x/../foo'],
+      ['GET', '/kv\\foo'],
+      ['GET', '//evil/kv/foo'],
+      ['GET', '/./kv/foo'],
+      ['GET', '/kv/../api/cluster'],
+      ['GET', '/%6bv/foo'],
+      ['GET', 'http://gateway/kv/foo'],
+    ];
+    for (const [method, path] of cases) {
+      const a = await raw(base, method, path, method === 'PUT' ? 'evil' : undefined);
+      expect({ path, status: a.status, code: a.json().code }).toEqual({ path, status: 404, code: 'NOT_FOUND' });
+      expect(a.headers['content-type']).toContain('application/json');
+    }
+    // Nothing reached the supervisor; y was not overwritten.
+    expect(sup.calls.length).toBe(before);
+    expect(sup.store.get('y')).toEqual(new Uint8Array([1]));
+    // The status page is only at exactly "/".
+    for (const path of ['/kv/..', '/kv/%2e%2e']) expect((await raw(base, 'GET', path)).headers['content-type']).not.toContain('text/html');
+    expect((await raw(base, 'GET', '/')).headers['content-type']).toContain('text/html');
+  });
+
+  it('answers malformed HTTP with JSON 400', async () => {
+    const a = await rawSocket(base, 'GET /kv/a HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n');
+    expect(a.status).toBe(400);
+    expect(a.headers).toMatch(/content-type: application\/json/i);
+    expect(JSON.parse(a.body)).toMatchObject({ code: 'BAD_REQUEST', error: expect.any(String) });
+  });
+
+  it('answers huge headers with JSON 431', async () => {
+    const a = await rawSocket(base, `GET /kv/a HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(a.status).toBe(431);
+    expect(JSON.parse(a.body).code).toBe('HEADERS_TOO_LARGE');
+  });
+
+  it('answers an unknown method with JSON 501 and CONNECT with JSON 405', async () => {
+    const unknown = await rawSocket(base, 'BREW /kv/a HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(unknown.status).toBe(501);
+    expect(JSON.parse(unknown.body).code).toBe('NOT_IMPLEMENTED');
+    const tunnel = await rawSocket(base, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    expect(tunnel.status).toBe(405);
+    expect(JSON.parse(tunnel.body).code).toBe('METHOD_NOT_ALLOWED');
+    expect(tunnel.headers).toMatch(/allow: /i);
   });
 
   it('passes supervisor errors through with their status', async () => {
@@ -142,5 +278,35 @@ describe('Gateway (fake supervisor)', () => {
     const page = await call('GET', '/');
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(page.text).toContain('n1');
+  });
+});
+
+describe('Gateway timeouts (fake supervisor)', () => {
+  const sup = new FakeSupervisor();
+  const gw = new Gateway(sup as unknown as Supervisor, { requestTimeoutMs: 1000, headersTimeoutMs: 1000 });
+  let base = '';
+
+  beforeAll(async () => {
+    base = (await gw.listen(0, '127.0.0.1')).replace(/\/$/, '');
+  });
+  afterAll(() => gw.close());
+
+  it('answers a stalled request body with JSON 408 instead of holding it', async () => {
+    // Promises 10 bytes, sends 3, then nothing (the socket stays open).
+    const a = await rawSocket(base, 'PUT /kv/stalled HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc');
+    expect(a.status).toBe(408);
+    expect(JSON.parse(a.body)).toMatchObject({ code: 'REQUEST_TIMEOUT', error: expect.any(String) });
+    expect(sup.calls.some((c) => c.includes('stalled'))).toBe(false);
+  });
+
+  it('answers headers that never finish with JSON 408', async () => {
+    const a = await rawSocket(base, 'GET /kv/a HTTP/1.1\r\nHost: x\r\n');
+    expect(a.status).toBe(408);
+    expect(JSON.parse(a.body).code).toBe('REQUEST_TIMEOUT');
+  });
+
+  it('still serves a complete request', async () => {
+    const a = await raw(base, 'PUT', '/kv/fine', 'ok');
+    expect(a.status).toBe(200);
   });
 });

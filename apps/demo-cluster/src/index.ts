@@ -6,11 +6,13 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { Gateway } from './gateway.js';
+import { DEFAULT_MAX_BODY_BYTES } from './limits.js';
 import { Supervisor, type DemoOptions } from './supervisor.js';
 
 export { Supervisor, type DemoOptions, type ClusterView, type NodeView, type DemoProtocol } from './supervisor.js';
-export { Gateway, MAX_KEY_BYTES } from './gateway.js';
+export { Gateway, type GatewayOptions } from './gateway.js';
 export { GatewayError } from './errors.js';
+export { MAX_KEY_BYTES, MAX_COMMAND_BYTES, COMMAND_HEADROOM_BYTES, MAX_BODY_BYTES_LIMIT, DEFAULT_MAX_BODY_BYTES } from './limits.js';
 
 /** Defaults of every {@link DemoOptions} field. */
 export const DEFAULT_OPTIONS: Omit<DemoOptions, 'replicaScript'> = {
@@ -21,7 +23,7 @@ export const DEFAULT_OPTIONS: Omit<DemoOptions, 'replicaScript'> = {
   protocol: 'raft',
   tickMs: 100,
   requestTimeoutMs: 5000,
-  maxBodyBytes: 1024 * 1024,
+  maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
   snapshotEntries: 10_000,
   verbose: false,
 };
@@ -41,12 +43,14 @@ export function defaultReplicaScript(): string {
 }
 
 /**
- * Starts the supervisor, every replica and the gateway. Rejects if a replica fails to start
- * or the gateway port is taken (everything started is stopped again).
+ * Starts the supervisor, every replica and the gateway. Rejects if an option is out of range,
+ * `cluster.json` is invalid, a replica fails to start (except one whose data is missing: it
+ * stays down, see the README) or the gateway port is taken (everything started is stopped
+ * again).
  */
 export async function startDemo(options: Partial<DemoOptions> = {}): Promise<RunningDemo> {
   const opts: DemoOptions = { ...DEFAULT_OPTIONS, replicaScript: defaultReplicaScript(), ...options };
-  const supervisor = new Supervisor(opts);
+  const supervisor = new Supervisor(opts); // validates maxBodyBytes
   const gateway = new Gateway(supervisor);
   let url: string;
   try {

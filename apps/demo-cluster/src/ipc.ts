@@ -47,7 +47,18 @@ export type IpcOperation =
     }
   | { readonly kind: 'read'; readonly key: string; readonly consistency: ReadConsistency; readonly timeoutMs: number }
   | { readonly kind: 'transfer'; readonly to: NodeId; readonly timeoutMs: number }
-  | { readonly kind: 'changeMembership'; readonly change: MembershipChange; readonly timeoutMs: number }
+  | {
+      readonly kind: 'changeMembership';
+      readonly change: MembershipChange;
+      readonly timeoutMs: number;
+      /**
+       * Wall-clock deadline (ms since epoch, same machine): a request that reaches the replica
+       * later is refused without proposing anything. The supervisor gives up on a request only
+       * after this instant, so a change it stopped waiting for can never be proposed behind a
+       * later membership call (e.g. re-add a member that a later call removed).
+       */
+      readonly notAfter: number;
+    }
   | { readonly kind: 'setPeers'; readonly peers: Readonly<Record<NodeId, string>> }
   | { readonly kind: 'isolate' }
   | { readonly kind: 'heal' }
@@ -59,6 +70,8 @@ export interface ProposeResult {
   readonly index: number;
   /** For `delete`: whether the key existed. For `put`: whether it existed before. */
   readonly existed: boolean;
+  /** The leader as the answering replica saw it when it answered (`null` if unknown). */
+  readonly leader: NodeId | null;
 }
 
 /** Result of a `read`. */
@@ -82,6 +95,10 @@ export interface IpcError {
   readonly code: string;
   readonly message: string;
   readonly leaderHint?: NodeId | null;
+  /** Machine-readable detail of a storage error (e.g. `missing` from `SqliteStorageError`). */
+  readonly reason?: string;
+  /** Set when the request never reached the replica (its process was not running): nothing happened there. */
+  readonly unsent?: boolean;
 }
 
 /** The answer to one {@link IpcRequest}. */
@@ -105,8 +122,19 @@ export interface ReplicaConfig {
   readonly dbPath: string;
   /** Addresses of every other member known to the supervisor. */
   readonly peers: Readonly<Record<NodeId, string>>;
-  /** Voter ids for a brand-new cluster; omitted for a node that joins later. */
+  /**
+   * Voter ids for a brand-new cluster, passed only on a bootstrap member's first start; omitted
+   * afterwards and for a node that joins later.
+   */
   readonly bootstrap?: readonly NodeId[];
+  /**
+   * Whether the SQLite file may be created: `true` only on the member's first start. `false`
+   * makes a missing, 0-byte or schema-less file refuse to start (`SqliteStorage`'s
+   * `create: false`), so a replica whose data was lost never comes back empty.
+   */
+  readonly create: boolean;
+  /** Largest command the replica's `ReplicatedLog` accepts, in bytes (`maxCommandBytes`). */
+  readonly maxCommandBytes: number;
   /** Milliseconds per consensus tick. */
   readonly tickMs: number;
   /** Snapshot after this many applied entries (0 = never). */

@@ -19,7 +19,7 @@ export function encodeKvOperation(op: KvOperation): Uint8Array {
 }
 
 /** Converts a state-machine result into the gateway's answer; an error result becomes InvalidArgumentError. */
-export function toProposeResult(r: IndexedKvResult): ProposeResult {
+export function toProposeResult(r: IndexedKvResult): Omit<ProposeResult, 'leader'> {
   const res = r.result;
   switch (res.type) {
     case 'put':

@@ -25,6 +25,23 @@ export interface StartOptions {
   readonly readyTimeoutMs: number;
 }
 
+/**
+ * Why a replica failed to start. `code` is `DATA_MISSING` when its SQLite file is missing or
+ * empty although the member was initialized before (the storage refused with reason
+ * `missing`), `START_FAILED` otherwise (e.g. its port is taken, it exited or did not become
+ * ready in time). The process has exited when this is thrown.
+ */
+export class ReplicaStartError extends Error {
+  constructor(
+    readonly node: string,
+    readonly code: 'DATA_MISSING' | 'START_FAILED',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ReplicaStartError';
+  }
+}
+
 /** One replica process. */
 export class ReplicaHandle {
   private child: ChildProcess | null = null;
@@ -67,7 +84,10 @@ export class ReplicaHandle {
     return this.child?.pid ?? null;
   }
 
-  /** Forks the replica and resolves once it reported `ready`. Rejects if it fails to start. */
+  /**
+   * Forks the replica and resolves once it reported `ready`. Rejects with
+   * {@link ReplicaStartError} if it fails to start (after the process has exited).
+   */
   start(opts: StartOptions): Promise<ReplicaStatus> {
     if (this.child) return Promise.reject(new Error(`replica ${this.id} is already running`));
     this.starts++;
@@ -94,11 +114,21 @@ export class ReplicaHandle {
 
     return new Promise<ReplicaStatus>((resolve, reject) => {
       let settled = false;
+      // A failure reported before `ready`: the start is rejected once the process has exited,
+      // so the node is down (not half-running) when the caller sees the error.
+      let startError: ReplicaStartError | null = null;
+      const failStart = (err: ReplicaStartError) => {
+        if (settled || startError) return;
+        startError = err;
+        clearTimeout(timer);
+        this.expectingExit = true;
+        setTimeout(() => {
+          if (this.child === child) child.kill('SIGKILL');
+        }, 3000).unref();
+      };
       const timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        reject(new Error(`replica ${this.id} did not become ready within ${opts.readyTimeoutMs} ms`));
-        this.kill();
+        failStart(new ReplicaStartError(this.id, 'START_FAILED', `replica ${this.id} did not become ready within ${opts.readyTimeoutMs} ms`));
+        child.kill('SIGKILL');
       }, opts.readyTimeoutMs);
       child.on('message', (msg: IpcResponse | IpcEvent) => {
         if (!msg || typeof msg !== 'object') return;
@@ -110,20 +140,16 @@ export class ReplicaHandle {
           if (msg.ok) p.resolve(msg.value);
           else p.reject(new ReplicaError(this.id, msg.error));
         } else if (msg.t === 'ready') {
+          if (settled || startError) return;
           this.ready = true;
           this.setStatus(msg.status);
-          if (!settled) {
-            settled = true;
-            clearTimeout(timer);
-            resolve(msg.status);
-          }
+          settled = true;
+          clearTimeout(timer);
+          resolve(msg.status);
         } else if (msg.t === 'fatal') {
-          this.logStream?.write(`--- ${stamp()} fatal: ${msg.error.code} ${msg.error.message}\n`);
-          if (!settled) {
-            settled = true;
-            clearTimeout(timer);
-            reject(new Error(`replica ${this.id} failed to start: ${msg.error.message}`));
-          }
+          this.logStream?.write(`--- ${stamp()} fatal: ${msg.error.code}${msg.error.reason ? ` (${msg.error.reason})` : ''} ${msg.error.message}\n`);
+          const missing = msg.error.code === 'STORAGE_FAILED' && msg.error.reason === 'missing';
+          failStart(new ReplicaStartError(this.id, missing ? 'DATA_MISSING' : 'START_FAILED', `replica ${this.id} failed to start: ${msg.error.message}`));
         }
       });
       child.on('error', (err) => {
@@ -146,7 +172,10 @@ export class ReplicaHandle {
         if (!settled) {
           settled = true;
           clearTimeout(timer);
-          reject(new Error(`replica ${this.id} exited while starting (code ${code}, signal ${signal}); see its log`));
+          reject(
+            startError ??
+              new ReplicaStartError(this.id, 'START_FAILED', `replica ${this.id} exited while starting (code ${code}, signal ${signal}); see its log`),
+          );
         }
         if (!expected) this.onUnexpectedExit(this, code, signal);
       });
@@ -166,7 +195,9 @@ export class ReplicaHandle {
   request<T = unknown>(op: IpcOperation, timeoutMs: number): Promise<T> {
     const child = this.child;
     if (!child || !child.connected) {
-      return Promise.reject(new ReplicaError(this.id, { name: 'NodeDown', code: 'NODE_DOWN', message: `replica ${this.id} is not running` }));
+      return Promise.reject(
+        new ReplicaError(this.id, { name: 'NodeDown', code: 'NODE_DOWN', message: `replica ${this.id} is not running`, unsent: true }),
+      );
     }
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -188,7 +219,7 @@ export class ReplicaHandle {
       } catch (err) {
         this.pending.delete(id);
         clearTimeout(timer);
-        reject(new ReplicaError(this.id, { name: 'NodeDown', code: 'NODE_DOWN', message: `replica ${this.id}: ${(err as Error).message}` }));
+        reject(new ReplicaError(this.id, { name: 'NodeDown', code: 'NODE_DOWN', message: `replica ${this.id}: ${(err as Error).message}`, unsent: true }));
       }
     });
   }

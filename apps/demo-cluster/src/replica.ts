@@ -5,19 +5,9 @@
  * The process exits when the supervisor goes away (IPC `disconnect`), on SIGTERM/SIGINT (after
  * stopping the log cleanly, so the SQLite file is closed), and on a fatal replica error.
  */
-import { SynodError, type ReplicatedLogStatus } from '@synod/log';
 import { createReplicaParts, type ReplicaParts } from './components.js';
-import { toProposeResult } from './kv.js';
-import type { IpcError, IpcEvent, IpcOperation, IpcRequest, IpcResponse, ReplicaConfig, ReplicaStatus } from './ipc.js';
-
-function toIpcError(err: unknown): IpcError {
-  if (err instanceof SynodError) {
-    const hint = (err as { leaderHint?: string | null }).leaderHint;
-    return { name: err.name, code: err.code, message: err.message, ...(hint !== undefined ? { leaderHint: hint } : {}) };
-  }
-  const e = err as Error;
-  return { name: e?.name ?? 'Error', code: 'INTERNAL', message: e?.message ?? String(err) };
-}
+import type { IpcEvent, IpcRequest, IpcResponse, ReplicaConfig } from './ipc.js';
+import { handleOperation, statusOf, toIpcError } from './replica-ops.js';
 
 function send(msg: IpcResponse | IpcEvent): void {
   if (process.connected && process.send) {
@@ -26,70 +16,6 @@ function send(msg: IpcResponse | IpcEvent): void {
     } catch {
       // the channel closed under us; 'disconnect' ends the process
     }
-  }
-}
-
-function statusOf(parts: ReplicaParts): ReplicaStatus {
-  const s: ReplicatedLogStatus = parts.log.status();
-  return {
-    id: s.id,
-    protocol: s.protocol,
-    role: s.role,
-    term: s.term,
-    leader: s.leader,
-    commitIndex: s.commitIndex,
-    appliedIndex: s.appliedIndex,
-    lastIndex: s.lastIndex,
-    snapshotIndex: s.snapshotIndex,
-    voters: [...s.config.voters],
-    learners: [...s.config.learners],
-    outgoingVoters: s.config.outgoingVoters ? [...s.config.outgoingVoters] : null,
-    transferring: s.transferring,
-    isolated: parts.network.isolated,
-    keys: parts.keyCount(),
-    pendingProposals: s.pendingProposals,
-    stopped: s.stopped,
-    error: parts.log.error?.message ?? null,
-  };
-}
-
-async function handle(parts: ReplicaParts, op: IpcOperation): Promise<unknown> {
-  const log = parts.log;
-  switch (op.kind) {
-    case 'status':
-      return statusOf(parts);
-    case 'openSession':
-      return log.openSession({ timeoutMs: op.timeoutMs });
-    case 'propose':
-      return toProposeResult(
-        await log.propose(parts.encode(op.op), {
-          timeoutMs: op.timeoutMs,
-          ...(op.session ? { session: op.session } : {}),
-        }),
-      );
-    case 'read': {
-      const res = await log.read({ type: 'get', key: op.key }, { consistency: op.consistency, timeoutMs: op.timeoutMs });
-      return { value: res.type === 'get' ? res.value : null, appliedIndex: log.status().appliedIndex };
-    }
-    case 'transfer':
-      await log.transferLeadership(op.to, { timeoutMs: op.timeoutMs });
-      return statusOf(parts);
-    case 'changeMembership': {
-      const config = await log.changeMembership(op.change, { timeoutMs: op.timeoutMs });
-      return { voters: [...config.voters], learners: [...config.learners] };
-    }
-    case 'setPeers':
-      for (const [id, addr] of Object.entries(op.peers)) if (id !== log.id) parts.network.setPeerAddress(id, addr);
-      return true;
-    case 'isolate':
-      parts.network.isolate();
-      return statusOf(parts);
-    case 'heal':
-      parts.network.heal();
-      return statusOf(parts);
-    case 'shutdown':
-      setImmediate(() => void shutdown(0));
-      return true;
   }
 }
 
@@ -130,7 +56,7 @@ async function main(): Promise<void> {
   process.on('message', (msg: IpcRequest) => {
     if (!msg || msg.t !== 'req') return;
     void readyPromise
-      .then((p) => handle(p, msg.op))
+      .then((p) => handleOperation(p, msg.op, () => void shutdown(0)))
       .then(
         (value) => send({ t: 'res', id: msg.id, ok: true, value }),
         (err) => send({ t: 'res', id: msg.id, ok: false, error: toIpcError(err) }),
@@ -145,6 +71,17 @@ async function main(): Promise<void> {
     });
     await parts.log.start();
     for (const [id, addr] of Object.entries(cfg.peers)) if (id !== cfg.id) parts.network.setPeerAddress(id, addr);
+    // A bootstrap member reports ready only once its bootstrap configuration is on disk: the
+    // supervisor then marks it initialized, and later starts pass create: false and no bootstrap.
+    if (cfg.bootstrap) {
+      const p = parts;
+      const until = Date.now() + 15_000;
+      while (!p.hasDurableState()) {
+        if (p.log.error) throw p.log.error;
+        if (Date.now() > until) throw new Error('the bootstrap configuration was not persisted within 15 s');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
   } catch (err) {
     send({ t: 'fatal', error: toIpcError(err) });
     console.error(`[${cfg.id}] failed to start: ${(err as Error)?.stack ?? String(err)}`);

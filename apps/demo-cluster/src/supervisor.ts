@@ -4,14 +4,15 @@
  * sessions, reads at any consistency, membership changes, leadership transfer, faults).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { MembershipChange, ReadConsistency } from '@synod/log';
-import { MEMBER_ID_RE, readClusterFile, writeClusterFile, type ClusterFile, type MemberRecord } from './cluster-file.js';
+import { MAX_SLOT, MEMBER_ID_RE, readClusterFile, writeClusterFile, type ClusterFile, type MemberRecord } from './cluster-file.js';
 import { peerAddress } from './components.js';
-import { fromReplicaError, GatewayError, ReplicaError } from './errors.js';
+import { fromReplicaError, GatewayError, outcomeUnknown, ReplicaError } from './errors.js';
 import type { IpcOperation, KvOperation, ProposeResult, ReadResult, ReplicaConfig, ReplicaStatus } from './ipc.js';
-import { ReplicaHandle } from './replica-handle.js';
+import { checkMaxBodyBytes, MAX_COMMAND_BYTES } from './limits.js';
+import { ReplicaHandle, ReplicaStartError } from './replica-handle.js';
 
 /** Protocols the demo can run. */
 export type DemoProtocol = 'raft' | 'paxos';
@@ -32,7 +33,11 @@ export interface DemoOptions {
   readonly tickMs: number;
   /** How long a client request may take before it gets 503, in ms. Default 5000. */
   readonly requestTimeoutMs: number;
-  /** Largest request body, in bytes (larger gets 413). Default 1 MiB. */
+  /**
+   * Largest request body, in bytes (larger gets 413). Default 1 MiB; at most
+   * `MAX_BODY_BYTES_LIMIT` (8 MiB - 4 KiB), so that every accepted value fits in a command the
+   * replicas accept (`MAX_COMMAND_BYTES`).
+   */
   readonly maxBodyBytes: number;
   /** Snapshot after this many applied entries (0 disables). Default 10000. */
   readonly snapshotEntries: number;
@@ -91,6 +96,24 @@ interface Session {
   seq: number;
 }
 
+type Config = { voters: string[]; learners: string[] };
+
+/** Whether `config` already has `change` in effect. */
+function satisfies(config: Config, change: MembershipChange): boolean {
+  switch (change.type) {
+    case 'addLearner':
+      // A voter is not turned back into a learner by a retry.
+      return config.learners.includes(change.id) || config.voters.includes(change.id);
+    case 'addVoter':
+      return config.voters.includes(change.id);
+    case 'remove':
+      return !config.voters.includes(change.id) && !config.learners.includes(change.id);
+  }
+}
+
+/** What to tell a client whose membership change may still take effect. */
+const UNKNOWN_CHANGE_HINT = 'the change may still take effect; check GET /api/cluster before trying again';
+
 /** The process manager and request router. */
 export class Supervisor {
   readonly options: DemoOptions;
@@ -110,6 +133,7 @@ export class Supervisor {
     this.options = options;
     this.dataDir = resolve(options.dataDir);
     this.log = options.log ?? ((l) => console.log(l));
+    checkMaxBodyBytes(options.maxBodyBytes);
   }
 
   /** The protocol in use (from the data dir when it holds a cluster). */
@@ -117,7 +141,12 @@ export class Supervisor {
     return this.cluster.protocol;
   }
 
-  /** Loads or creates the cluster description and starts every member. */
+  /**
+   * Loads or creates the cluster description and starts every member. Rejects (everything
+   * started is stopped again) if the cluster file is invalid or a replica fails to start, except
+   * a replica whose SQLite file is missing or empty although it was initialized: that one stays
+   * down with a logged reason (the others run; see the README on recovering it).
+   */
   async start(): Promise<void> {
     mkdirSync(join(this.dataDir, 'logs'), { recursive: true });
     const existing = readClusterFile(this.dataDir);
@@ -129,7 +158,11 @@ export class Supervisor {
           `${this.dataDir} holds a ${existing.protocol} cluster; run with --protocol ${existing.protocol} or use another --data-dir`,
         );
       }
-      this.cluster = existing;
+      // Files written before `initialized` existed: a member whose SQLite file holds data has
+      // been initialized.
+      const migrated = existing.members.map((m) => (m.initialized === undefined ? { ...m, initialized: fileHasData(this.dbPathOf(m.id)) } : m));
+      this.cluster = { ...existing, members: migrated };
+      if (migrated.some((m, i) => m !== existing.members[i])) writeClusterFile(this.dataDir, this.cluster);
       this.log(`synod demo: found ${existing.members.length} member(s) in ${this.dataDir} (${existing.members.map((m) => m.id).join(', ')})`);
     } else {
       const ids = Array.from({ length: this.options.nodes }, (_, i) => `n${i + 1}`);
@@ -137,16 +170,30 @@ export class Supervisor {
         version: 1,
         protocol: this.options.protocol,
         bootstrap: ids,
-        members: ids.map((id, slot) => ({ id, slot, bootstrap: true })),
+        members: ids.map((id, slot) => ({ id, slot, bootstrap: true, initialized: false })),
       };
-      writeClusterFile(this.dataDir, this.cluster);
     }
+    const highest = Math.max(...this.cluster.members.map((m) => this.portOf(m)));
+    if (highest > 65_535) {
+      throw new GatewayError(400, 'NO_PORT', `${this.dataDir}: a member's port (--port ${this.options.port} + 1 + its slot) would be ${highest}, above 65535; use a lower --port`);
+    }
+    if (!existing) writeClusterFile(this.dataDir, this.cluster);
     for (const m of this.cluster.members) this.handles.set(m.id, this.newHandle(m));
-    const results = await Promise.allSettled([...this.handles.values()].map((h) => this.startHandle(h)));
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const handles = [...this.handles.values()];
+    const results = await Promise.allSettled(handles.map((h) => this.startHandle(h)));
+    const failed: string[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      const err = r.reason as Error;
+      if (err instanceof ReplicaStartError && err.code === 'DATA_MISSING') {
+        this.log(`synod demo: ${handles[i]!.id} stays down: ${err.message} ${recoveryHint(handles[i]!.id)}`);
+      } else {
+        failed.push(err.message);
+      }
+    });
     if (failed.length > 0) {
       await this.stop();
-      throw new Error(failed.map((f) => (f.reason as Error).message).join('; '));
+      throw new Error(failed.join('; '));
     }
     this.pollTimer = setInterval(() => void this.pollStatuses(), 200);
   }
@@ -166,36 +213,59 @@ export class Supervisor {
     return join(this.dataDir, 'logs', `${id}.log`);
   }
 
+  private dbPathOf(id: string): string {
+    return join(this.dataDir, `${id}.sqlite`);
+  }
+
+  private member(id: string): MemberRecord | undefined {
+    return this.cluster.members.find((m) => m.id === id);
+  }
+
   private peers(): Record<string, string> {
     const out: Record<string, string> = {};
     for (const m of this.cluster.members) out[m.id] = peerAddress(this.options.host, this.portOf(m));
     return out;
   }
 
+  /**
+   * How `h` starts: a member that was never initialized may create its SQLite file (and, if it
+   * is one of a brand-new cluster's voters, bootstraps with the voter list); an initialized one
+   * must find its file (`create: false`) and never gets the bootstrap list.
+   */
   private replicaConfig(h: ReplicaHandle): ReplicaConfig {
-    const bootstrapping = this.cluster.members.find((m) => m.id === h.id)?.bootstrap === true;
+    const m = this.member(h.id);
+    const firstStart = m?.initialized !== true;
     return {
       id: h.id,
       protocol: this.cluster.protocol,
       port: h.port,
       host: this.options.host,
-      dbPath: join(this.dataDir, `${h.id}.sqlite`),
+      dbPath: this.dbPathOf(h.id),
       peers: this.peers(),
-      ...(bootstrapping ? { bootstrap: this.cluster.bootstrap } : {}),
+      ...(m?.bootstrap === true && firstStart ? { bootstrap: this.cluster.bootstrap } : {}),
+      create: firstStart,
+      maxCommandBytes: MAX_COMMAND_BYTES,
       tickMs: this.options.tickMs,
       snapshotEntries: this.options.snapshotEntries,
       secret: this.secret,
     };
   }
 
-  private startHandle(h: ReplicaHandle): Promise<ReplicaStatus> {
-    return h.start({
+  /** Starts `h`'s process; once it runs, the member is recorded as initialized in cluster.json. */
+  private async startHandle(h: ReplicaHandle): Promise<ReplicaStatus> {
+    const status = await h.start({
       script: this.options.replicaScript,
       config: this.replicaConfig(h),
       logFile: this.logFileOf(h.id),
       echo: this.options.verbose,
       readyTimeoutMs: 20_000,
     });
+    const m = this.member(h.id);
+    if (m && m.initialized !== true) {
+      this.cluster = { ...this.cluster, members: this.cluster.members.map((x) => (x.id === h.id ? { ...x, initialized: true } : x)) };
+      writeClusterFile(this.dataDir, this.cluster);
+    }
+    return status;
   }
 
   /** Stops polling and every replica (cleanly, then SIGKILL after a grace period). */
@@ -270,9 +340,10 @@ export class Supervisor {
 
   /**
    * Runs `op` on the leader, following NotLeader hints and retrying retryable failures until
-   * `deadline`. Non-retryable replica errors become gateway errors.
+   * `deadline`. Non-retryable replica errors become gateway errors. `observe` sees every
+   * replica error (e.g. to remember that an attempt's outcome is unknown).
    */
-  private async onLeader<T>(deadline: number, run: (h: ReplicaHandle, remaining: number) => Promise<T>, onError?: (err: ReplicaError) => boolean): Promise<T> {
+  private async onLeader<T>(deadline: number, run: (h: ReplicaHandle, remaining: number) => Promise<T>, observe?: (err: ReplicaError) => void): Promise<T> {
     let hint: string | null = null;
     let last: ReplicaError | null = null;
     for (;;) {
@@ -301,7 +372,7 @@ export class Supervisor {
       } catch (err) {
         if (!(err instanceof ReplicaError)) throw err;
         last = err;
-        if (onError && onError(err)) continue;
+        observe?.(err);
         if (!RETRYABLE.has(err.code)) throw fromReplicaError(err);
         if (err.code === 'NOT_LEADER') {
           this.demote(target, err.leaderHint);
@@ -337,6 +408,13 @@ export class Supervisor {
   /**
    * Commits a KV write through the leader in a client session (exactly-once across retries and
    * failovers) and resolves once it is applied. With `node`, sends it to that replica only.
+   *
+   * Session reuse: after a success, or after a failure whose outcome is definite (every attempt
+   * was refused before it entered the log, e.g. NOT_LEADER, COMMAND_TOO_LARGE, NO_LEADER, or
+   * the state machine refused the command), the session goes back to the pool and its next
+   * write uses the next `seq`. After a failure whose outcome is unknown (a timeout, a replica
+   * that died with the write in flight) the session is dropped: its last command may still be
+   * applied.
    */
   async write(op: KvOperation, node?: string): Promise<ProposeResult & { node: string }> {
     const timeout = this.options.requestTimeoutMs;
@@ -345,21 +423,34 @@ export class Supervisor {
     for (;;) {
       const session = await this.acquireSession(deadline);
       session.seq++;
+      let unknown = false;
       try {
-        const out = await this.onLeader(deadline, async (h, remaining) => {
-          const t = Math.min(remaining, 3000);
-          const res = await h.request<ProposeResult>({ kind: 'propose', op, session: { id: session.id, seq: session.seq }, timeoutMs: t }, t + 1000);
-          return { ...res, node: h.id };
-        });
+        const out = await this.onLeader(
+          deadline,
+          async (h, remaining) => {
+            const t = Math.min(remaining, 3000);
+            const res = await h.request<ProposeResult>({ kind: 'propose', op, session: { id: session.id, seq: session.seq }, timeoutMs: t }, t + 1000);
+            return { ...res, node: h.id };
+          },
+          (err) => {
+            if (outcomeUnknown(err)) unknown = true;
+          },
+        );
         this.releaseSession(session);
         return out;
       } catch (err) {
-        // The session is dropped: after a failure the outcome of its last command may be unknown.
+        const code = err instanceof GatewayError ? err.code : null;
         // An expired session never applied the command, so retrying in a fresh one is safe.
-        if (err instanceof GatewayError && err.code === 'SESSION_EXPIRED' && Date.now() < deadline) continue;
+        if (code === 'SESSION_EXPIRED' && Date.now() < deadline) continue;
+        if (!unknown && code !== null && code !== 'SESSION_EXPIRED' && code !== 'STALE_SEQUENCE') this.releaseSession(session);
         throw err;
       }
     }
+  }
+
+  /** Sessions waiting for their next write (for tests and the README's claims). */
+  idleSessionCount(): number {
+    return this.idleSessions.length;
   }
 
   private async writeOnNode(h: ReplicaHandle, op: KvOperation, timeout: number): Promise<ProposeResult & { node: string }> {
@@ -472,7 +563,7 @@ export class Supervisor {
     try {
       await this.startHandle(h);
     } catch (err) {
-      throw new GatewayError(500, 'START_FAILED', (err as Error).message, { node: id });
+      throw startFailure(id, err);
     }
     return this.nodeView(id);
   }
@@ -529,64 +620,161 @@ export class Supervisor {
 
   // ------------------------------------------------------------------ membership
 
+  /** How long one add or remove may take in all, in ms: 3x the request timeout, at least 20 s (a seam for tests). */
+  protected membershipTimeoutMs(): number {
+    return Math.max(this.options.requestTimeoutMs * 3, 20_000);
+  }
+
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.memberQueue.then(fn, fn);
     this.memberQueue = run.catch(() => undefined);
     return run;
   }
 
-  private async changeMembership(change: MembershipChange, deadline: number): Promise<{ voters: string[]; learners: string[] }> {
-    return this.onLeader(
-      deadline,
-      (l, remaining) => {
-        const t = Math.min(remaining, 10_000);
-        return l.request<{ voters: string[]; learners: string[] }>({ kind: 'changeMembership', change, timeoutMs: t }, t + 1000);
-      },
-      (err) => err.code === 'CONFIG_CHANGE_IN_PROGRESS' && Date.now() < deadline,
-    );
+  /**
+   * Runs one membership change through the leader and resolves with the applied configuration.
+   *
+   * Retries are never blind: every request carries `notAfter` (the replica refuses it after
+   * that instant, and this method waits for an answer until a second past it), so a request the
+   * supervisor gave up on cannot be proposed later, behind a later membership call. After an
+   * attempt whose outcome is unknown (timeout, replica died), the leader's settled configuration
+   * is checked before trying again; a retry is the same change (a no-op in both cores if it is
+   * already in effect), and changes are serialized, so a retry cannot undo a later call.
+   *
+   * Throws a GatewayError; when an attempt's outcome was unknown its `extra.outcome` is
+   * `'unknown'` (the change may still take effect).
+   */
+  private async changeMembership(change: MembershipChange, deadline: number): Promise<Config> {
+    let unknown = false;
+    let hint: string | null = null;
+    let last: ReplicaError | null = null;
+    const failure = (err: unknown): unknown => {
+      if (!unknown) return err;
+      const base = err instanceof GatewayError ? err : last ? fromReplicaError(last) : new GatewayError(503, 'TIMEOUT', 'request timed out');
+      return new GatewayError(base.status >= 500 ? base.status : 503, base.code, `${base.message}; ${UNKNOWN_CHANGE_HINT}`, { ...base.extra, outcome: 'unknown' });
+    };
+    const timedOut = () =>
+      failure(last ? fromReplicaError(last, {}, 'the membership change did not complete in time: ') : new GatewayError(503, 'TIMEOUT', 'the membership change did not complete in time'));
+    for (;;) {
+      if (unknown) {
+        const settled = await this.settledConfig(deadline);
+        if (settled && satisfies(settled, change)) return settled;
+      }
+      let target: ReplicaHandle | null = null;
+      if (hint) {
+        const h = this.handles.get(hint);
+        if (h && h.alive && !h.isolated) target = h;
+        hint = null;
+      }
+      if (!target) {
+        try {
+          target = await this.waitForLeader(deadline);
+        } catch (err) {
+          throw failure(err);
+        }
+      }
+      const remaining = deadline - Date.now();
+      if (remaining < 500) throw timedOut();
+      const t = Math.min(remaining, 10_000);
+      try {
+        return await target.request<Config>({ kind: 'changeMembership', change, timeoutMs: t, notAfter: Date.now() + t }, t + 1000);
+      } catch (err) {
+        if (!(err instanceof ReplicaError)) throw err;
+        last = err;
+        if (outcomeUnknown(err)) unknown = true;
+        if (err.code === 'NOT_LEADER') {
+          this.demote(target, err.leaderHint);
+          if (err.leaderHint && err.leaderHint !== target.id) hint = err.leaderHint;
+          else await sleep(50);
+        } else if (RETRYABLE.has(err.code) || err.code === 'CONFIG_CHANGE_IN_PROGRESS') {
+          if (err.code === 'NODE_DOWN' || err.code === 'STOPPED') this.demote(target, null);
+          await sleep(150);
+        } else {
+          throw failure(fromReplicaError(err));
+        }
+        if (Date.now() >= deadline) throw timedOut();
+      }
+    }
+  }
+
+  /**
+   * The leader's configuration once nothing is in flight (its commit index reached its last
+   * index, so the newest configuration in its log is committed), or null if that does not
+   * happen within about 2 s.
+   */
+  private async settledConfig(deadline: number): Promise<Config | null> {
+    const until = Math.min(deadline - 500, Date.now() + 2000);
+    while (Date.now() < until) {
+      const l = this.leaderHandle();
+      const s = l ? await l.request<ReplicaStatus>({ kind: 'status' }, 1000).catch(() => null) : await this.pollStatuses().then(() => null);
+      if (s && s.role === 'leader' && s.commitIndex >= s.lastIndex && s.outgoingVoters === null) {
+        return { voters: [...s.voters], learners: [...s.learners] };
+      }
+      await sleep(100);
+    }
+    return null;
   }
 
   /**
    * Starts a replica process for a new member and adds it as a learner, or as a voter (first
    * as a learner until it caught up, then promoted: Raft thesis §4.2.1). An existing learner
    * with `role: "voter"` is promoted.
+   *
+   * Nothing is half-added: if the new process fails to start (503 START_FAILED, e.g. its port
+   * is taken), or the change was refused before it entered the log, the member is rolled back
+   * (process stopped, files deleted, dropped from cluster.json). Only when the change's outcome
+   * is unknown (503 with `outcome: "unknown"`) does the member stay, since it may become part
+   * of the configuration.
    */
   addMember(id: string, role: 'learner' | 'voter'): Promise<{ id: string; role: string; voters: string[]; learners: string[] }> {
     if (!MEMBER_ID_RE.test(id)) {
       return Promise.reject(new GatewayError(400, 'INVALID_ID', 'id must be 1-64 characters of [A-Za-z0-9_.-], starting with a letter or digit'));
     }
     return this.serialize(async () => {
-      const deadline = Date.now() + Math.max(this.options.requestTimeoutMs * 3, 20_000);
+      const deadline = Date.now() + this.membershipTimeoutMs();
       const leader = await this.waitForLeader(deadline);
       const st = leader.lastStatus!;
       if (st.voters.includes(id)) throw new GatewayError(409, 'MEMBER_EXISTS', `${id} is already a voter`);
       if (st.learners.includes(id) && role === 'learner') throw new GatewayError(409, 'MEMBER_EXISTS', `${id} is already a learner`);
       let h = this.handles.get(id);
+      let created = false;
       if (!h) {
         const used = new Set(this.cluster.members.map((m) => m.slot));
         let slot = 0;
         while (used.has(slot)) slot++;
-        if (this.options.port + 1 + slot > 65_535) {
+        if (slot > MAX_SLOT || this.options.port + 1 + slot > 65_535) {
           throw new GatewayError(409, 'NO_PORT', `no port left for a new member above --port ${this.options.port}`);
         }
-        const record: MemberRecord = { id, slot, bootstrap: false };
+        const record: MemberRecord = { id, slot, bootstrap: false, initialized: false };
         removeDataFiles(this.dataDir, id);
         this.cluster = { ...this.cluster, members: [...this.cluster.members, record] };
         writeClusterFile(this.dataDir, this.cluster);
         h = this.newHandle(record);
         this.handles.set(id, h);
+        created = true;
         this.broadcastPeers();
       }
       if (!h.running) {
         try {
           await this.startHandle(h);
         } catch (err) {
-          throw new GatewayError(500, 'START_FAILED', (err as Error).message, { node: id });
+          if (created) await this.dropMember(id);
+          const e = startFailure(id, err);
+          throw created ? new GatewayError(e.status, e.code, `${e.message}; ${id} was not added`, e.extra) : e;
         }
       }
       const address = peerAddress(this.options.host, h.port);
-      let config = { voters: [...st.voters], learners: [...st.learners] };
-      if (!st.learners.includes(id)) config = await this.changeMembership({ type: 'addLearner', id, address }, deadline);
+      let config: Config = { voters: [...st.voters], learners: [...st.learners] };
+      try {
+        if (!st.learners.includes(id)) config = await this.changeMembership({ type: 'addLearner', id, address }, deadline);
+      } catch (err) {
+        // Refused before it entered the log: undo. Unknown: it may still join, so it stays.
+        if (created && !(err instanceof GatewayError && err.extra.outcome === 'unknown')) {
+          await this.dropMember(id);
+          if (err instanceof GatewayError) throw new GatewayError(err.status, err.code, `${err.message}; ${id} was not added`, err.extra);
+        }
+        throw err;
+      }
       if (role === 'voter') {
         await this.waitCaughtUp(h, deadline);
         config = await this.changeMembership({ type: 'addVoter', id, address }, deadline);
@@ -605,28 +793,40 @@ export class Supervisor {
     }
   }
 
-  /** Removes a member from the configuration, stops its process and deletes its data. */
+  /**
+   * Removes a member from the configuration, stops its process and deletes its data (SQLite
+   * file and `logs/<id>.log`). The removal always goes through the leader, even when its
+   * configuration does not list the member: a change adding it may still be in flight, and the
+   * leader refuses a new change until that one is decided (removing a non-member is a no-op).
+   */
   removeMember(id: string): Promise<{ id: string; voters: string[]; learners: string[] }> {
     return this.serialize(async () => {
-      const h = this.handle(id);
-      const deadline = Date.now() + Math.max(this.options.requestTimeoutMs * 3, 20_000);
+      this.handle(id);
+      const deadline = Date.now() + this.membershipTimeoutMs();
       const leader = await this.waitForLeader(deadline);
       const st = leader.lastStatus!;
-      let config = { voters: [...st.voters], learners: [...st.learners] };
-      if (st.voters.includes(id) || st.learners.includes(id)) {
-        if (st.voters.length === 1 && st.voters[0] === id) {
-          throw new GatewayError(409, 'LAST_VOTER', `${id} is the only voter; add another voter first`);
-        }
-        config = await this.changeMembership({ type: 'remove', id }, deadline);
+      if (st.voters.length === 1 && st.voters[0] === id) {
+        throw new GatewayError(409, 'LAST_VOTER', `${id} is the only voter; add another voter first`);
       }
+      const config = await this.changeMembership({ type: 'remove', id }, deadline);
+      await this.dropMember(id);
+      return { id, ...config };
+    });
+  }
+
+  /** Stops a member's process, forgets it and deletes its files (SQLite, log) and its cluster.json entry. */
+  private async dropMember(id: string): Promise<void> {
+    const h = this.handles.get(id);
+    if (h) {
       await h.stop(3000);
       h.close();
       this.handles.delete(id);
-      this.cluster = { ...this.cluster, members: this.cluster.members.filter((m) => m.id !== id) };
-      writeClusterFile(this.dataDir, this.cluster);
-      removeDataFiles(this.dataDir, id);
-      return { id, ...config };
-    });
+    }
+    this.cluster = { ...this.cluster, members: this.cluster.members.filter((m) => m.id !== id) };
+    writeClusterFile(this.dataDir, this.cluster);
+    removeDataFiles(this.dataDir, id);
+    rmSync(this.logFileOf(id), { force: true });
+    this.broadcastPeers();
   }
 
   private broadcastPeers(): void {
@@ -638,6 +838,31 @@ export class Supervisor {
   memberIds(): string[] {
     return this.cluster.members.map((m) => m.id);
   }
+}
+
+/** Whether the file exists and is not empty. */
+function fileHasData(path: string): boolean {
+  try {
+    return statSync(path).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** How an operator recovers a member whose data is gone (see the README). */
+function recoveryHint(id: string): string {
+  return (
+    `Restore ${id}.sqlite from a backup, or replace the member: DELETE /api/members/${id}, then ` +
+    `POST /api/members {"id":"${id}","role":"voter"} (it starts empty and catches up from the leader).`
+  );
+}
+
+/** The gateway answer for a replica that failed to start (the process has exited; the node stays down). */
+function startFailure(id: string, err: unknown): GatewayError {
+  if (err instanceof ReplicaStartError && err.code === 'DATA_MISSING') {
+    return new GatewayError(409, 'DATA_MISSING', `${err.message} ${recoveryHint(id)}`, { node: id, reason: 'missing' });
+  }
+  return new GatewayError(503, 'START_FAILED', (err as Error)?.message ?? String(err), { node: id });
 }
 
 function removeDataFiles(dataDir: string, id: string): void {
