@@ -51,6 +51,7 @@ import {
   type AcceptedMessage,
   type AcceptMessage,
   type ForwardMessage,
+  MAX_ROUND,
   type NackMessage,
   type PaxosMessage,
   PaxosMessageType as T,
@@ -61,6 +62,7 @@ import {
   type SnapshotAckMessage,
   type SnapshotMessage,
   type TimeoutNowMessage,
+  roundsWithinBound,
 } from './messages.js';
 import { checkQuorumSizes, isQuorum, quorumValue, type ResolvedPaxosOptions } from './options.js';
 import { SlotLog } from './slot-log.js';
@@ -113,10 +115,51 @@ function decodeConfigOrNull(data: Uint8Array): Configuration | null {
   }
 }
 
-/** Whether every `Config` entry of `es` decodes (a message carrying a broken one is dropped). */
-function configsDecode(es: readonly Entry[]): boolean {
-  for (const e of es) if (e.type === EntryType.Config && decodeConfigOrNull(e.data) === null) return false;
+/** The configuration in `data` if it decodes and passes `validateConfiguration`, else null. */
+function validConfigOrNull(data: Uint8Array): Configuration | null {
+  const cfg = decodeConfigOrNull(data);
+  if (cfg === null) return null;
+  try {
+    validateConfiguration(cfg);
+  } catch {
+    return null;
+  }
+  return cfg;
+}
+
+/**
+ * Whether every `Config` entry of `es` carries a valid configuration (decodes, at least one
+ * voter, valid and unique ids, no member both voter and learner). A message carrying any other
+ * is dropped whole, as the Raft core does.
+ */
+function configsValid(es: readonly Entry[]): boolean {
+  for (const e of es) if (e.type === EntryType.Config && validConfigOrNull(e.data) === null) return false;
   return true;
+}
+
+/**
+ * Checks beyond the structure `isValidPaxosMessage` verifies: every configuration `m` carries is
+ * valid (the `Config` entries of an `Accept` or a `Promise`, a `Snapshot`'s `meta.config`), and
+ * a `Promise` reports no entry accepted under a round above the promised one (an acceptor's
+ * accepted rounds never exceed its promise, so such a report is forged or corrupt and would
+ * otherwise win recovery).
+ */
+function configsWellFormed(m: PaxosMessage): boolean {
+  switch (m.type) {
+    case T.Accept:
+      return configsValid(m.entries);
+    case T.Promise:
+      return m.entries.every((e) => e.term <= m.round) && configsValid(m.entries);
+    case T.Snapshot:
+      try {
+        validateConfiguration(m.meta.config);
+        return true;
+      } catch {
+        return false;
+      }
+    default:
+      return true;
+  }
 }
 
 /** Ballot order: round first, then owner id. A null owner sorts below every id. */
@@ -185,8 +228,14 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
   private persistedUpTo = 0;
   /** Slot of the leader's uncommitted `Config` entry (stop-sign), or 0. */
   private stopSign = 0;
-  /** Proposals held until the stop-sign slot is chosen. */
+  /** Proposals held until the stop-sign slot is chosen (or the pending change is appended). */
   private deferred: Uint8Array[] = [];
+  /**
+   * A membership change the leader accepted but has not appended yet: it waits until every slot
+   * of the log is chosen, so the configuration it was computed from is the one in effect at the
+   * slot it lands in (see `proposeMembershipChange`).
+   */
+  private pendingConfig: Configuration | null = null;
   private heartbeatElapsed = 0;
   private heartbeatDue = false;
   private checkQuorumElapsed = 0;
@@ -221,7 +270,9 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     for (const e of st.entries) {
       if (e.index <= snapIndex) continue;
       if (e.type === EntryType.Config) {
-        const cfg = decodeConfigOrNull(e.data);
+        // An undecodable or invalid configuration (written by an older version that did not
+        // validate the wire) would leave the node unable to count quorums: it becomes a no-op.
+        const cfg = validConfigOrNull(e.data);
         if (cfg) this.log.set(e, cfg);
         else this.log.set({ ...e, type: EntryType.NoOp });
       } else {
@@ -270,9 +321,7 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     this.leaderContactElapsed++;
     this.resendRemoteReads();
     if (this.electionElapsed >= this.electionTimeout) {
-      if (this.canCampaign()) {
-        this.campaign(null);
-      } else {
+      if (!this.canCampaign() || !this.campaign(null)) {
         this.electionElapsed = 0;
         this.electionTimeout = this.randomizedTimeout();
       }
@@ -280,7 +329,9 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
   }
 
   step(msg: PaxosMessage): void {
-    if (!isValidPaxosMessage(msg) || msg.to !== this.id || msg.from === this.id) {
+    // Anything refused here, or by a handler returning false, is dropped whole: counted, and with
+    // no effect on the node's state (no promise, round, log or timer change).
+    if (!isValidPaxosMessage(msg) || msg.to !== this.id || msg.from === this.id || !roundsWithinBound(msg) || !configsWellFormed(msg)) {
       this.dropped++;
       return;
     }
@@ -336,7 +387,7 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     if (this.log.lastIndex - this.commit + this.deferred.length >= this.o.maxUncommittedEntries) {
       throw new UncommittedLogFullError();
     }
-    if (this.stopSign > this.commit) {
+    if (this.stopSign > this.commit || this.pendingConfig !== null) {
       this.deferred.push(data);
       return;
     }
@@ -347,17 +398,25 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     if (this.role !== 'leader') throw new NotLeaderError(this.leader);
     if (!change || !isValidNodeId((change as { id?: unknown }).id)) throw new InvalidArgumentError('membership change needs a valid id');
     if (this.transferTo !== null) throw new TransferInProgressError();
-    if (this.stopSign > this.commit || this.log.configsAbove(this.commit).length > 0) {
+    if (this.stopSign > this.commit || this.pendingConfig !== null || this.log.configsAbove(this.commit).length > 0) {
       throw new ConfigChangeInProgressError();
     }
+    // No Config entry above the watermark: the newest configuration is the chosen one, and it
+    // stays the one in effect at the end of the log until the change is appended.
     const cur = this.log.newestConfig();
     const next = applyChange(cur, change);
     if (sameMembers(cur, next)) return;
     validateConfiguration(next);
     checkQuorumSizes(next, this.o);
-    this.appendOwn(EntryType.Config, encodeConfiguration(next), next);
-    this.stopSign = this.log.lastIndex;
-    this.targetsDirty = true;
+    // The change is appended only once every slot below it is chosen (new proposals wait behind
+    // it, as behind the stop-sign). A Config entry above unchosen slots could be recovered by a
+    // later phase 1 after another configuration was chosen below it (a leader change in between,
+    // a retried request), and re-proposing it would undo that configuration: a removed member
+    // would come back. With the drain, everything below the slot is chosen when the entry is
+    // made, so whichever value is ever chosen there was computed from the configuration in
+    // effect at that slot.
+    this.pendingConfig = next;
+    this.maybeAppendPendingConfig();
   }
 
   read(id: number, mode: CoreReadMode): void {
@@ -556,6 +615,22 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     return isVoter(this.log.configAt(this.commit + 1), this.id) || isVoter(this.log.newestConfig(), this.id);
   }
 
+  /**
+   * Whether a `Prepare` from `p` with watermark `commit` comes from a node this acceptor knows is
+   * not a voter: its chosen watermark is at least the candidate's (so it does not lag behind a
+   * change that added `p`), and `p` votes neither in the configuration chosen at that watermark
+   * nor in the newest one in its log. Such a Prepare (typically from a removed voter that missed
+   * its removal and keeps campaigning) is dropped, so it cannot make acceptors promise a ballot
+   * that can never lead. A candidate ahead of us, or any candidate while we know no voters at all
+   * (a node waiting to be added), is answered: we may be the one that lags.
+   */
+  private isRemovedCandidate(p: NodeId, commit: number): boolean {
+    if (commit > this.commit) return false;
+    const newest = this.log.newestConfig();
+    if (newest.voters.length === 0) return false;
+    return !isVoter(newest, p) && !isVoter(this.log.configAt(this.commit + 1), p);
+  }
+
   /** Random election timeout in [E, E + E * 2^min(attempts, 3)): randomized backoff. */
   private randomizedTimeout(): number {
     const e = this.o.electionTicks;
@@ -607,6 +682,7 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     this.readsAwaitingRecovery = [];
     this.progress.clear();
     this.deferred = [];
+    this.pendingConfig = null;
     this.transferTo = null;
     this.stopSign = 0;
     this.leaseUntil = -1;
@@ -636,10 +712,14 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
 
   // ================================================================ phase 1 (proposer)
 
-  /** Starts phase 1 with a fresh ballot (round above every round seen and promised). */
-  private campaign(force: { round: number; owner: NodeId } | null): void {
-    if (this.role === 'leader') this.leaveLeadership(null);
+  /**
+   * Starts phase 1 with a fresh ballot (round above every round seen and promised). Refuses,
+   * changing nothing and returning false, when that round would exceed {@link MAX_ROUND}.
+   */
+  private campaign(force: { round: number; owner: NodeId } | null): boolean {
     const round = Math.max(this.promisedRound, this.maxSeenRound) + 1;
+    if (round > MAX_ROUND) return false;
+    if (this.role === 'leader') this.leaveLeadership(null);
     this.myRound = round;
     this.setPromise(round, this.id);
     this.failRemoteReads();
@@ -658,6 +738,7 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     this.electionTimeout = this.randomizedTimeout();
     this.sendPrepares();
     this.checkPhase1();
+    return true;
   }
 
   private mergeReports(entries: readonly Entry[]): void {
@@ -757,13 +838,14 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     this.leaseDisabled = false;
     this.transferTo = null;
     this.deferred = [];
+    this.pendingConfig = null;
     this.maybeCommit();
   }
 
   private onPrepare(m: PrepareMessage): boolean {
-    this.seen(m.round);
     const p = m.from;
     const same = m.round === this.promisedRound && this.promisedOwner === p;
+    if (!same && this.isRemovedCandidate(p, m.commit)) return false;
     if (!same && !this.acceptable(m.round, p)) {
       this.nack(p, m.round);
       return true;
@@ -771,10 +853,11 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     if (!same) {
       // Leader stickiness: while the leader we follow (or we, leading) was heard from in the
       // last electionTicks, foreign candidates wait; this is what keeps leases safe. A transfer
-      // authorized by that very leader's ballot passes.
+      // authorized by that very leader's ballot passes. The ignored Prepare is dropped: its
+      // round is not remembered (a disruptive or hostile round must not leak into our ballots).
       const forced = m.force && m.transferRound === this.promisedRound && m.transferOwner === this.promisedOwner;
       const inContact = this.role === 'leader' || this.leaderContactElapsed < this.o.electionTicks;
-      if (inContact && p !== this.promisedOwner && !forced) return true;
+      if (inContact && p !== this.promisedOwner && !forced) return false;
     }
     if (this.log.snapshotIndex > m.commit) {
       // We compacted slots the candidate does not know are chosen: we cannot report them.
@@ -799,10 +882,8 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
   }
 
   private onPromise(m: PromiseMessage): boolean {
-    this.seen(m.round);
     if (this.role !== 'candidate' || m.round !== this.myRound || !this.promises) return false;
     if (this.promises.has(m.from)) return false; // a duplicate counts once
-    if (!configsDecode(m.entries)) return false;
     this.promises.set(m.from, m);
     this.mergeReports(m.entries);
     this.sendPrepares();
@@ -811,12 +892,13 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
   }
 
   private onNack(m: NackMessage): boolean {
-    this.seen(m.promisedRound);
     if ((this.role !== 'candidate' && this.role !== 'leader') || m.round !== this.myRound) return false;
     const wasLeader = this.role === 'leader';
     // A lagging refusal only matters to a candidate: the leader already has its quorum.
     const refused = (m.lagging && !wasLeader) || ballotGreater(m.promisedRound, m.promisedOwner, this.myRound, this.id);
     if (!refused) return false;
+    // A refusal of our own ballot: the next campaign starts above the round it reports.
+    this.seen(m.promisedRound);
     this.becomeFollower(null);
     if (wasLeader && m.promisedRound > this.myRound && m.promisedOwner === m.from) {
       // A lone candidate (promised to itself, e.g. back from a partition) refused our ballot.
@@ -859,12 +941,10 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
   }
 
   private onAccept(m: AcceptMessage): boolean {
-    this.seen(m.round);
     if (!this.acceptable(m.round, m.from)) {
       this.nack(m.from, m.round);
       return true;
     }
-    if (!configsDecode(m.entries)) return false;
     this.followLeader(m.round, m.from);
     const floor = Math.max(this.commit, this.log.snapshotIndex);
     for (const e of m.entries) {
@@ -885,15 +965,9 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
   }
 
   private onSnapshot(m: SnapshotMessage): boolean {
-    this.seen(m.round);
     if (!this.acceptable(m.round, m.from)) {
       this.nack(m.from, m.round);
       return true;
-    }
-    try {
-      validateConfiguration(m.meta.config);
-    } catch {
-      return false;
     }
     this.followLeader(m.round, m.from);
     const meta = m.meta;
@@ -944,11 +1018,9 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
   }
 
   private onTimeoutNow(m: TimeoutNowMessage): boolean {
-    this.seen(m.round);
     if (m.round !== this.promisedRound || m.from !== this.promisedOwner || this.role === 'leader') return false;
     if (!this.canCampaign()) return false;
-    this.campaign({ round: m.round, owner: m.from });
-    return true;
+    return this.campaign({ round: m.round, owner: m.from });
   }
 
   // ================================================================ leader
@@ -1012,6 +1084,16 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
         snap: null,
       });
     }
+  }
+
+  /** Appends the pending membership change once every slot of the log is chosen (stop-sign after it). */
+  private maybeAppendPendingConfig(): void {
+    const next = this.pendingConfig;
+    if (next === null || this.role !== 'leader' || this.commit < this.log.lastIndex) return;
+    this.pendingConfig = null;
+    this.appendOwn(EntryType.Config, encodeConfiguration(next), next);
+    this.stopSign = this.log.lastIndex;
+    this.targetsDirty = true;
   }
 
   private appendOwn(type: EntryType, data: Uint8Array, config?: Configuration): void {
@@ -1149,6 +1231,7 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
       this.deferred = [];
       for (const d of held) this.appendOwn(EntryType.Normal, d);
     }
+    this.maybeAppendPendingConfig();
     if (this.readsAwaitingRecovery.length > 0 && this.commit >= this.recoveryEnd) {
       const rs = this.readsAwaitingRecovery;
       this.readsAwaitingRecovery = [];

@@ -41,6 +41,8 @@ export {
 } from './options.js';
 export {
   PaxosMessageType,
+  MAX_ROUND,
+  roundsWithinBound,
   messageTypeName,
   type PaxosMessage,
   type PrepareMessage,

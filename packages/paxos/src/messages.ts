@@ -8,6 +8,22 @@
  */
 import type { Entry, Message, NodeId, SnapshotMeta } from '@synod/log';
 
+/**
+ * The highest round (ballot number) the core accepts from the wire or uses itself: 2^52.
+ *
+ * Rounds are JavaScript numbers persisted as `HardState.term`, which storage requires to be a
+ * safe integer (at most 2^53 - 1). A candidate picks a round one above every round it has
+ * promised or seen, so an unbounded round from the wire (2^53 - 1, say) would make the next
+ * campaign overflow and every replica stop on a storage error. With the bound, any message
+ * naming a round above `MAX_ROUND` (its ballot, a reported promise, a transfer ballot, the round
+ * of a reported entry or of a snapshot) is invalid input: `step()` drops it, counts it in
+ * `droppedMessages` and changes nothing. A node whose promise reached `MAX_ROUND` never starts
+ * phase 1 again (it still accepts, learns and applies under that ballot): 2^52 rounds are out of
+ * reach of any honest cluster, so reaching the bound means a faulty or hostile peer, and
+ * refusing to campaign is the only choice that keeps promises safe (a promise never goes back).
+ */
+export const MAX_ROUND = 2 ** 52;
+
 /** Type tags of {@link PaxosMessage}s (the first byte on the wire). */
 export const PaxosMessageType = {
   /** Phase 1a: a candidate asks for a promise on every slot above its chosen watermark. */
@@ -173,4 +189,29 @@ export type PaxosMessage =
 export function messageTypeName(type: number): string {
   for (const [k, v] of Object.entries(PaxosMessageType)) if (v === type) return k;
   return `Unknown(${type})`;
+}
+
+/**
+ * Whether every round `m` names is at most {@link MAX_ROUND}: its ballot round, a Nack's
+ * promised round, a Prepare's transfer round, the rounds (`term`) of a Promise's reported
+ * entries and a Snapshot's `meta.term`. Assumes `m` passed `isValidPaxosMessage`.
+ */
+export function roundsWithinBound(m: PaxosMessage): boolean {
+  switch (m.type) {
+    case PaxosMessageType.Prepare:
+      return m.round <= MAX_ROUND && m.transferRound <= MAX_ROUND;
+    case PaxosMessageType.Promise:
+      return m.round <= MAX_ROUND && m.entries.every((e) => e.term <= MAX_ROUND);
+    case PaxosMessageType.Nack:
+      return m.round <= MAX_ROUND && m.promisedRound <= MAX_ROUND;
+    case PaxosMessageType.Snapshot:
+      return m.round <= MAX_ROUND && m.meta.term <= MAX_ROUND;
+    case PaxosMessageType.Accept:
+    case PaxosMessageType.Accepted:
+    case PaxosMessageType.SnapshotAck:
+    case PaxosMessageType.TimeoutNow:
+      return m.round <= MAX_ROUND;
+    default:
+      return true;
+  }
 }

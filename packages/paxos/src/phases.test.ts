@@ -136,9 +136,10 @@ describe('phase 1 and leader election (PMS §2.2, §3)', () => {
     expect(c.core(f).promise).toEqual(promise);
     expect(c.core(f).entryAt(slot)?.data).toEqual(cmd('kept'));
     // A lower ballot is still refused after the restart.
-    c.core(f).step({ type: T.Prepare, from: 'n9', to: f, round: promise.round - 1, commit: 0, force: false, transferRound: 0, transferOwner: null });
+    const g = c.ids.find((id) => id !== l && id !== f)!;
+    c.core(f).step({ type: T.Prepare, from: g, to: f, round: promise.round - 1, commit: 0, force: false, transferRound: 0, transferOwner: null });
     c.process(f);
-    expect(c.queue.some(isType(T.Nack, f, 'n9'))).toBe(true);
+    expect(c.queue.some(isType(T.Nack, f, g))).toBe(true);
     c.waitApplied('kept');
   });
 
@@ -541,19 +542,21 @@ describe('proposals and refusals', () => {
     for (let i = 0; i < 5; i++) c.propose(l, `r${i}`);
     c.waitApplied('r4');
     const f = c.ids.find((id) => id !== l)!;
+    const g = c.ids.find((id) => id !== l && id !== f)!;
     c.run(8);
     const commit = c.core(f).status().commitIndex;
-    c.core(f).step({ type: T.Prepare, from: 'n9', to: f, round: 1000, commit: commit - 2, force: false, transferRound: 0, transferOwner: null });
+    c.core(f).step({ type: T.Prepare, from: g, to: f, round: 1000, commit: commit - 2, force: false, transferRound: 0, transferOwner: null });
     // f still hears from its leader: a foreign prepare is ignored (stickiness)...
     c.process(f);
-    expect(c.queue.some(isType(T.Promise, f, 'n9'))).toBe(false);
-    // ...until the leader has been silent for electionTicks.
+    expect(c.queue.some(isType(T.Promise, f, g))).toBe(false);
+    // ...until the leader has been silent for electionTicks (g is down too: f cannot win meanwhile).
     c.crash(l);
+    c.crash(g);
     c.run(6);
     c.drop(() => true);
-    c.core(f).step({ type: T.Prepare, from: 'n9', to: f, round: 1000, commit: commit - 2, force: false, transferRound: 0, transferOwner: null });
+    c.core(f).step({ type: T.Prepare, from: g, to: f, round: 1000, commit: commit - 2, force: false, transferRound: 0, transferOwner: null });
     c.process(f);
-    const p = c.queue.find(isType(T.Promise, f, 'n9')) as PromiseMessage;
+    const p = c.queue.find(isType(T.Promise, f, g)) as PromiseMessage;
     expect(p.entries.map((e) => e.index)).toEqual([commit - 1, commit]);
   });
 });
