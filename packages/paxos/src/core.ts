@@ -394,6 +394,15 @@ export class PaxosCore implements ConsensusCore<PaxosMessage> {
     this.appendOwn(EntryType.Normal, data);
   }
 
+  /**
+   * Changes membership through the log (stop-sign; see the README). The new configuration is
+   * computed from the current one and appended as a `Config` entry once every slot of the log is
+   * chosen; until then the change is pending and new proposals wait behind it. Nothing above the
+   * entry is proposed until it is chosen. A pending change is dropped if this node stops leading.
+   * @throws NotLeaderError, InvalidArgumentError (bad id or type), TransferInProgressError,
+   *   ConfigChangeInProgressError (a change is pending or not chosen yet),
+   *   InvalidConfigurationError (no voter left, or explicit quorum sizes that would not intersect).
+   */
   proposeMembershipChange(change: MembershipChange): void {
     if (this.role !== 'leader') throw new NotLeaderError(this.leader);
     if (!change || !isValidNodeId((change as { id?: unknown }).id)) throw new InvalidArgumentError('membership change needs a valid id');

@@ -223,4 +223,23 @@ describe('ReplicatedLog over paxos()', () => {
     await until(t.scheduler, () => t.ids.filter((id) => id !== l1).every((id) => t.sms.get(id)!.map.get('b') === '2'));
     for (const log of t.logs.values()) await log.stop();
   });
+
+  it('a membership change asked while writes are in flight waits for them to be chosen, resolves, and the writes made meanwhile follow it', async () => {
+    const t = setup(4);
+    for (const id of t.ids) await t.make(id);
+    await until(t.scheduler, () => t.leader() !== null);
+    const l = t.leader()!;
+    const log = t.logs.get(l)!;
+    const gone = t.ids.find((id) => id !== l)!;
+    const before = Array.from({ length: 10 }, (_, i) => log.propose(enc.encode(`set p${i} x`)));
+    const change = log.changeMembership({ type: 'remove', id: gone });
+    const after = Array.from({ length: 10 }, (_, i) => log.propose(enc.encode(`set q${i} y`)));
+    expect(log.status().config.voters).toContain(gone); // pending: not in the log yet
+    const cfg = await settle(t.scheduler, change);
+    expect([...cfg.voters].sort()).toEqual(t.ids.filter((id) => id !== gone).sort());
+    await settle(t.scheduler, Promise.all([...before, ...after]));
+    const stay = t.ids.filter((id) => id !== gone);
+    await until(t.scheduler, () => stay.every((id) => t.sms.get(id)!.map.size === 20));
+    for (const l2 of t.logs.values()) await l2.stop();
+  });
 });
