@@ -47,8 +47,13 @@ async function startReplica(cfg: ReplicaConfig): Promise<ReplicaParts> {
   const parts = await createReplicaParts(cfg, () => {});
   started.push(parts);
   await parts.log.start();
-  for (let i = 0; i < 500 && parts.log.status().role !== 'leader'; i++) await new Promise((r) => setTimeout(r, 10));
-  expect(parts.log.status().role).toBe('leader');
+  // Leader, with an entry of its term committed and applied (so it accepts membership changes).
+  const ready = () => {
+    const s = parts.log.status();
+    return s.role === 'leader' && s.commitIndex >= s.lastIndex && s.appliedIndex >= s.commitIndex && s.lastIndex > 1;
+  };
+  for (let i = 0; i < 2000 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(ready()).toBe(true);
   return parts;
 }
 

@@ -446,7 +446,7 @@ describe('Supervisor: membership changes (fake replicas)', () => {
   }, 30_000);
 
   it('removes through the log even when the leader does not list the member (an add may be in flight)', async () => {
-    const sup = await makeSupervisor();
+    const sup = await makeSupervisor({ requestTimeoutMs: 500 });
     lead(sup, 'n1', 2);
     const n1 = sup.fake('n1');
     // n4 is in cluster.json (say an earlier add timed out) but not in the leader's configuration.

@@ -332,6 +332,18 @@ export class Supervisor {
     }
   }
 
+  /** The leader's status, asked now (the cached one may predate the last membership change). */
+  private async freshLeaderStatus(deadline: number): Promise<ReplicaStatus> {
+    for (;;) {
+      const leader = await this.waitForLeader(deadline);
+      const s = await leader.request<ReplicaStatus>({ kind: 'status' }, 2000).catch(() => null);
+      if (s && s.role === 'leader') return s;
+      if (s) this.demote(leader, s.leader);
+      if (Date.now() >= deadline) throw new GatewayError(503, 'NO_LEADER', 'no leader is known; try again later');
+      await sleep(50);
+    }
+  }
+
   /** Marks `h`'s cached status as not-leader (after a NotLeader answer) until the next poll. */
   private demote(h: ReplicaHandle, hint: string | null | undefined): void {
     const s = h.lastStatus;
@@ -732,8 +744,7 @@ export class Supervisor {
     }
     return this.serialize(async () => {
       const deadline = Date.now() + this.membershipTimeoutMs();
-      const leader = await this.waitForLeader(deadline);
-      const st = leader.lastStatus!;
+      const st = await this.freshLeaderStatus(deadline);
       if (st.voters.includes(id)) throw new GatewayError(409, 'MEMBER_EXISTS', `${id} is already a voter`);
       if (st.learners.includes(id) && role === 'learner') throw new GatewayError(409, 'MEMBER_EXISTS', `${id} is already a learner`);
       let h = this.handles.get(id);
@@ -803,8 +814,7 @@ export class Supervisor {
     return this.serialize(async () => {
       this.handle(id);
       const deadline = Date.now() + this.membershipTimeoutMs();
-      const leader = await this.waitForLeader(deadline);
-      const st = leader.lastStatus!;
+      const st = await this.freshLeaderStatus(deadline);
       if (st.voters.length === 1 && st.voters[0] === id) {
         throw new GatewayError(409, 'LAST_VOTER', `${id} is the only voter; add another voter first`);
       }

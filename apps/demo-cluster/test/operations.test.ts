@@ -1,21 +1,26 @@
 /**
- * The gateway's other endpoints against a real 3-process cluster: bad requests, read
- * consistencies, leadership transfer, isolate/heal (a minority cannot commit; stale reads
- * still answer), and membership (add a learner, add a voter, remove a member).
+ * The gateway's other endpoints against a real 3-process cluster: bad requests, the largest
+ * value the body limit allows (it commits and replication keeps going), read consistencies
+ * (also on a follower), leadership transfer, isolate/heal (a minority cannot commit; stale
+ * reads still answer), and membership (a failed add is rolled back, add a learner, add a
+ * voter, remove members).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoProcess, freePortBlock, PROTOCOLS, tempDataDir, waitUntil } from './harness.js';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { MAX_BODY_BYTES_LIMIT, MAX_KEY_BYTES } from '../src/limits.js';
 
 describe.each(PROTOCOLS)('demo gateway operations (%s)', (protocol) => {
   let demo: DemoProcess;
   let dataDir: string;
+  let port: number;
 
   beforeAll(async () => {
-    const port = await freePortBlock(10);
+    port = await freePortBlock(10);
     dataDir = tempDataDir();
-    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '3000', '--max-body-bytes', '65536'] });
+    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '3000', '--max-body-bytes', String(MAX_BODY_BYTES_LIMIT)] });
   });
 
   afterAll(async () => {
@@ -31,6 +36,9 @@ describe.each(PROTOCOLS)('demo gateway operations (%s)', (protocol) => {
       ['GET', '/kv/%E0%A4%A', undefined, 400, 'BAD_ENCODING'],
       ['GET', `/kv/${'k'.repeat(1025)}`, undefined, 400, 'INVALID_KEY'],
       ['GET', '/kv/a?node=n9', undefined, 404, 'UNKNOWN_NODE'],
+      ['PUT', '/kv/', 'x', 400, 'INVALID_KEY'],
+      ['GET', '/kv/a/b', undefined, 404, 'NOT_FOUND'],
+      ['POST', '/api/nodes/n9/restart', undefined, 404, 'UNKNOWN_NODE'],
       ['PUT', '/kv/a?node=', 'x', 400, 'INVALID_NODE'],
       ['POST', '/api/nodes/n9/kill', undefined, 404, 'UNKNOWN_NODE'],
       ['POST', '/api/nodes/n1/restart', undefined, 409, 'NODE_RUNNING'],
@@ -50,13 +58,41 @@ describe.each(PROTOCOLS)('demo gateway operations (%s)', (protocol) => {
       expect(typeof j.error).toBe('string');
       expect(j.error.length).toBeGreaterThan(0);
     }
-    const big = await demo.request('PUT', '/kv/big', 'x'.repeat(65537));
+    const big = await demo.request('PUT', '/kv/big', new Uint8Array(MAX_BODY_BYTES_LIMIT + 1));
     expect(big.status).toBe(413);
     expect(big.json().code).toBe('PAYLOAD_TOO_LARGE');
+    expect(big.json().error).toMatch(String(MAX_BODY_BYTES_LIMIT));
     const missing = await demo.request('GET', '/kv/never-written');
     expect(missing.status).toBe(404);
     expect(missing.json().code).toBe('KEY_NOT_FOUND');
   });
+
+  it('commits a value as large as the body limit (longest key) and keeps replicating', async () => {
+    const key = 'K'.repeat(MAX_KEY_BYTES);
+    const value = new Uint8Array(MAX_BODY_BYTES_LIMIT);
+    for (let i = 0; i < value.length; i += 4096) value[i] = i % 251;
+    const a = await waitUntil('the large PUT', async () => {
+      const r = await demo.request('PUT', `/kv/${key}`, value);
+      if (r.status === 503) return null;
+      return r;
+    }, 120_000);
+    expect(a.status).toBe(200);
+    // Replication is not stalled: small writes after it commit, and every replica gets both.
+    await demo.put('after-large', 'ok');
+    for (const n of (await demo.cluster()).nodes) {
+      await waitUntil(`${n.id} to apply the large value`, async () => {
+        const r = await demo.request('GET', `/kv/after-large?consistency=stale&node=${n.id}`);
+        return r.status === 200;
+      }, 120_000);
+      const got = await fetch(`${demo.url}/kv/${key}?consistency=stale&node=${n.id}`);
+      expect(got.status).toBe(200);
+      const bytes = new Uint8Array(await got.arrayBuffer());
+      expect(bytes.length).toBe(value.length);
+      expect(Buffer.compare(Buffer.from(bytes), Buffer.from(value))).toBe(0);
+    }
+    // Free the space again (later tests read and write small values).
+    expect((await demo.request('DELETE', `/kv/${key}`)).status).toBe(200);
+  }, 300_000);
 
   it('puts, gets at every consistency, and deletes', async () => {
     const put = await demo.put('greeting', 'hello');
@@ -80,6 +116,36 @@ describe.each(PROTOCOLS)('demo gateway operations (%s)', (protocol) => {
     const a = await demo.request('GET', `/kv/${encodeURIComponent(odd)}`);
     expect(a.status).toBe(200);
     expect(a.text).toBe('odd');
+  });
+
+  it('serves linearizable reads on a healthy follower, and says which replica answered a write', async () => {
+    const put = await demo.put('follower-read', 'v1');
+    const c = await demo.cluster();
+    expect(put.json().node).toBe(c.leader);
+    expect(put.json().leader).toBe(c.leader);
+    const follower = c.nodes.find((n) => n.id !== c.leader && n.alive)!.id;
+    // ReadIndex from the leader: a healthy follower answers, with the latest value.
+    const lin = await waitUntil('a linearizable read on a follower', async () => {
+      const r = await demo.request('GET', `/kv/follower-read?node=${follower}`);
+      return r.status === 200 ? r : null;
+    });
+    expect(lin.text).toBe('v1');
+    expect(lin.headers.get('x-synod-node')).toBe(follower);
+    // Lease reads are the leader's; a follower either forwards them (Raft) or refuses (Paxos).
+    const lease = await demo.request('GET', `/kv/follower-read?node=${follower}&consistency=lease`);
+    if (lease.status === 200) expect(lease.text).toBe('v1');
+    else {
+      expect(lease.status).toBe(503);
+      expect(['NOT_LEADER', 'LEASE_EXPIRED']).toContain(lease.json().code);
+    }
+    // A write sent to a follower: `node` is the replica that answered, `leader` the leader it saw.
+    const fw = await waitUntil('a write through a follower', async () => {
+      const r = await demo.request('PUT', `/kv/follower-read?node=${follower}`, 'v2');
+      return r.status === 200 ? r : null;
+    });
+    expect(fw.json().node).toBe(follower);
+    expect(fw.json().leader).toBe((await demo.cluster()).leader);
+    expect((await demo.request('GET', '/kv/follower-read')).text).toBe('v2');
   });
 
   it('transfers leadership to a chosen voter', async () => {
@@ -135,6 +201,27 @@ describe.each(PROTOCOLS)('demo gateway operations (%s)', (protocol) => {
     expect((await demo.request('GET', '/kv/iso')).text).toBe('after');
   });
 
+  it('rolls back a member whose process cannot start (its port is taken)', async () => {
+    // n4 would get port slot 3: take its port first.
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(port + 4, '127.0.0.1', () => r()));
+    try {
+      const a = await demo.request('POST', '/api/members', JSON.stringify({ id: 'n4', role: 'voter' }));
+      expect(a.status).toBe(503);
+      expect(a.json().code).toBe('START_FAILED');
+      expect(a.json().error).toMatch(/EADDRINUSE|address already in use/);
+      expect(a.json().error).toMatch(/n4 was not added/);
+    } finally {
+      await new Promise<void>((r) => blocker.close(() => r()));
+    }
+    const file = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8'));
+    expect(file.members.map((m: { id: string }) => m.id)).toEqual(['n1', 'n2', 'n3']);
+    const c = await demo.cluster();
+    expect(c.nodes.map((n) => n.id)).toEqual(['n1', 'n2', 'n3']);
+    expect([...c.voters, ...c.learners]).not.toContain('n4');
+    expect(existsSync(join(dataDir, 'n4.sqlite'))).toBe(false);
+  });
+
   it('adds a learner and a voter, and removes a member', async () => {
     await demo.put('membership', 'm');
     const learner = await demo.request('POST', '/api/members', JSON.stringify({ id: 'n4', role: 'learner' }));
@@ -172,6 +259,7 @@ describe.each(PROTOCOLS)('demo gateway operations (%s)', (protocol) => {
     expect(c.nodes.map((n) => n.id)).not.toContain('n4');
     expect(c.learners).not.toContain('n4');
     expect(existsSync(join(dataDir, 'n4.sqlite'))).toBe(false);
+    expect(existsSync(join(dataDir, 'logs', 'n4.log'))).toBe(false);
     const again = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8'));
     expect(again.members.map((m: { id: string }) => m.id)).toEqual(['n1', 'n2', 'n3', 'n5']);
 
