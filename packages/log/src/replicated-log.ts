@@ -28,7 +28,7 @@ import { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js'
 import type { StateMachine } from './state-machine.js';
 import type { Storage } from './storage.js';
 import type { Transport } from './transport.js';
-import type { Configuration, Entry, HardState, NodeId, PersistBatch, Snapshot } from './types.js';
+import type { Configuration, Entry, HardState, NodeId, PersistBatch, PersistedState, Snapshot } from './types.js';
 import { web } from './web.js';
 import { EntryType } from './types.js';
 
@@ -120,6 +120,8 @@ export interface ReplicatedLogStatus extends CoreStatus {
   readonly pendingReads: number;
   /** Open client sessions known to the state machine side. */
   readonly sessions: number;
+  /** Committed commands skipped because the same request was already applied (network duplicates). */
+  readonly duplicateCommands: number;
 }
 
 interface PendingProposal {
@@ -150,7 +152,21 @@ interface Waiter {
   check(): boolean;
 }
 
-const SNAPSHOT_MAGIC = 0x53594e31; // "SYN1"
+/** Snapshot format without (SYN1) and with (SYN2) the duplicate-request table. */
+const SNAPSHOT_MAGIC_V1 = 0x53594e31; // "SYN1"
+const SNAPSHOT_MAGIC = 0x53594e32; // "SYN2"
+
+/**
+ * Requests remembered per proposer incarnation to drop a command that appears twice in the
+ * log (a forwarded proposal duplicated by the network is appended twice by the leader).
+ */
+const DEDUPE_WINDOW = 4096;
+
+/** Recently applied request numbers of one proposer incarnation (its origin tag). */
+interface OriginRecord {
+  readonly recent: Set<number>;
+  lastActive: number;
+}
 
 /**
  * A replicated state machine replica: drive it with a protocol, a storage, a transport and a
@@ -179,7 +195,12 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private drainScheduled = false;
   private draining = false;
   private applied = 0;
-  private readonly originTag: number;
+  /**
+   * 48 bits naming this incarnation in command headers and in every replica's duplicate table:
+   * random, or (with `seed`) derived from the seed, the start time and the persisted state, so
+   * a replayed run gets the same tags and a restarted replica a new one.
+   */
+  private originTag = 0;
   /** Our id as it appears in command headers, for allocation-free origin checks. */
   private readonly originBytes: Uint8Array;
   /** Scratch header reused for every applied entry. */
@@ -191,6 +212,10 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   /** Reads that have their index and wait for apply, in arrival order. */
   private readsAwaitingApply: PendingRead[] = [];
   private readonly sessions = new Map<number, SessionRecord>();
+  /** Duplicate detection per proposer incarnation (origin tag), part of the snapshot. */
+  private readonly origins = new Map<number, OriginRecord>();
+  /** Commands skipped because the same request was already applied. */
+  private duplicateCommands = 0;
   private logTime = 0;
   private nextSessionSweep = 0;
   private entriesSinceSnapshot = 0;
@@ -234,8 +259,6 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     this.snapshotBytes = pos(options.snapshotThreshold?.bytes, 'snapshotThreshold.bytes', 64 * 1024 * 1024);
     this.sessionTimeoutMs = pos(options.sessionTimeoutMs, 'sessionTimeoutMs', 3_600_000);
     this.maxCommandBytes = pos(options.maxCommandBytes, 'maxCommandBytes', 8 * 1024 * 1024);
-    const seedRandom = options.seed !== undefined ? createRandom(options.seed ^ 0x5bd1e995) : null;
-    this.originTag = seedRandom ? seedRandom.int(1, 0xffffffff) : randomUint32();
     this.originBytes = encodeOrigin(this.id);
   }
 
@@ -248,6 +271,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     this.started = true;
     const state = await this.opts.storage.load();
     this.durableHard = state.hardState;
+    this.originTag = this.opts.seed === undefined ? randomTag() : seededTag(this.opts.seed, this.id, this.scheduler.now(), state);
     if (state.snapshot) {
       this.restoreSnapshot(state.snapshot);
     }
@@ -455,6 +479,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
       pendingProposals: this.proposals.size,
       pendingReads: this.reads.size,
       sessions: this.sessions.size,
+      duplicateCommands: this.duplicateCommands,
     };
   }
 
@@ -692,6 +717,19 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     const env = this.header;
     if (!parseCommandHeader(e.data, this.originBytes, env)) return; // not a runtime command: skipped on every replica alike
     if (env.time > this.logTime) this.logTime = env.time;
+    // The same request twice in the log (a duplicated forwarded proposal): apply it once. Every
+    // replica sees the same log, so every replica skips the same entries.
+    let origin = this.origins.get(env.originTag);
+    if (origin === undefined) {
+      origin = { recent: new Set(), lastActive: env.time };
+      this.origins.set(env.originTag, origin);
+    } else if (origin.recent.has(env.request)) {
+      this.duplicateCommands++;
+      return;
+    }
+    origin.recent.add(env.request);
+    if (origin.recent.size > DEDUPE_WINDOW) origin.recent.delete(origin.recent.values().next().value!);
+    if (env.time > origin.lastActive) origin.lastActive = env.time;
     const pending = env.mine && env.originTag === this.originTag ? this.proposals.get(env.request) : undefined;
     if (pending) {
       this.proposals.delete(env.request);
@@ -752,6 +790,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private sweepSessions(): void {
     const horizon = this.logTime - this.sessionTimeoutMs;
     for (const [id, s] of this.sessions) if (s.lastActive < horizon) this.sessions.delete(id);
+    for (const [tag, o] of this.origins) if (o.lastActive < horizon) this.origins.delete(tag);
     this.nextSessionSweep = this.logTime + Math.max(1, Math.floor(this.sessionTimeoutMs / 8));
   }
 
@@ -811,7 +850,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     this.bytesSinceSnapshot = 0;
   }
 
-  /** Snapshot layout: magic u32 | logTime | sessions | config? | state machine bytes. */
+  /** Snapshot layout: magic | logTime | sessions | recent requests per origin | state machine bytes. */
   private encodeSnapshot(): Uint8Array {
     const smData = this.sm.snapshot();
     const w = new BinaryWriter(64 + smData.length);
@@ -827,13 +866,19 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
         w.u8(0);
       }
     }
+    w.uvarint(this.origins.size);
+    for (const [tag, o] of this.origins) {
+      w.uvarint(tag).uvarint(Math.max(0, Math.floor(o.lastActive))).uvarint(o.recent.size);
+      for (const req of o.recent) w.uvarint(req);
+    }
     w.raw(smData);
     return w.finish();
   }
 
   private restoreSnapshot(snap: Snapshot): void {
     const r = new BinaryReader(snap.data);
-    if (r.uvarint() !== SNAPSHOT_MAGIC) throw new StorageError('snapshot was not written by this runtime');
+    const magic = r.uvarint();
+    if (magic !== SNAPSHOT_MAGIC && magic !== SNAPSHOT_MAGIC_V1) throw new StorageError('snapshot was not written by this runtime');
     this.logTime = r.uvarint();
     const n = r.uvarint();
     this.sessions.clear();
@@ -844,6 +889,18 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
       const has = r.u8();
       const result = has ? r.bytes().slice() : null;
       this.sessions.set(id, { lastSeq, lastActive, result, raw: undefined });
+    }
+    this.origins.clear();
+    if (magic === SNAPSHOT_MAGIC) {
+      const no = r.uvarint();
+      for (let i = 0; i < no; i++) {
+        const tag = r.uvarint();
+        const lastActive = r.uvarint();
+        const count = r.uvarint();
+        const recent = new Set<number>();
+        for (let j = 0; j < count; j++) recent.add(r.uvarint());
+        this.origins.set(tag, { recent, lastActive });
+      }
     }
     this.sm.restore(r.raw(r.remaining));
     this.applied = snap.meta.index;
@@ -915,6 +972,26 @@ function checkTimeout(ms: number | undefined): number | undefined {
     throw new InvalidArgumentError(`timeoutMs must be a number in (0, ${MAX_TIMEOUT_MS}], got ${String(ms)}`);
   }
   return ms;
+}
+
+/** A random 48-bit origin tag (never 0). */
+function randomTag(): number {
+  return (randomUint32() % 0xffffffff) * 0x10000 + (randomUint32() & 0xffff) + 1;
+}
+
+/** A deterministic 48-bit origin tag from the seed, the id, the start time and the persisted state. */
+function seededTag(seed: number, id: NodeId, now: number, state: PersistedState): number {
+  const last = state.entries.length > 0 ? state.entries[state.entries.length - 1]!.index : 0;
+  const parts = [seed, now, state.hardState.term, state.hardState.commit, last, state.snapshot?.meta.index ?? 0];
+  let h = 0x811c9dc5;
+  const mix = (x: number) => {
+    h = Math.imul(h ^ (x >>> 0), 0x01000193) >>> 0;
+    h = Math.imul(h ^ Math.floor(x / 0x100000000), 0x01000193) >>> 0;
+  };
+  for (const p of parts) mix(p);
+  for (let i = 0; i < id.length; i++) mix(id.charCodeAt(i));
+  const rng = createRandom(h);
+  return rng.int(0, 0xfffffffe) * 0x10000 + rng.int(0, 0xffff) + 1;
 }
 
 function randomUint32(): number {

@@ -129,6 +129,18 @@ describe.each(['raft', 'paxos'] as const)('%s under the full nemesis', (protocol
   });
 });
 
+describe('regressions found by the simulator', () => {
+  it.each([
+    ['raft', 5],
+    ['paxos', 1],
+  ] as const)('%s seed %i: a forwarded proposal duplicated by the network is applied once', async (protocol, seed) => {
+    // These seeds failed `command-applied-twice` before the runtime dropped repeated requests.
+    const r = await simulate({ seed, protocol });
+    expect(r.violation, r.violation?.message).toBeUndefined();
+    expect(r.ok).toBe(true);
+  });
+});
+
 describe('negative controls: seeded bugs the simulator must catch', () => {
   it('raft: a storage that forgets the vote on crash (caught by the vote-durability invariant)', async () => {
     const f = await firstFailure({ protocol: 'raft', bugs: { forgetVote: true } }, 40);

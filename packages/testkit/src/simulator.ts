@@ -27,10 +27,9 @@ export interface NemesisOptions {
   /** Bursts of message drop, reordering and long delays (duplication: see `duplicates`). */
   readonly messageFaults?: boolean;
   /**
-   * Let message-fault bursts also duplicate messages (default **false**). The `Transport`
-   * contract promises at most one delivery per send, but DESIGN.md says cores tolerate
-   * duplication; with duplicates on, both cores currently append a duplicated forwarded
-   * proposal twice (`command-applied-twice`), see the README.
+   * Let message-fault bursts also duplicate messages (default true). A duplicated forwarded
+   * proposal is appended twice by the leader; the runtime must apply it once (checked as
+   * `command-applied-twice`).
    */
   readonly duplicates?: boolean;
   /** Clock skew: a replica's clock runs fast or slow (see `clockRate`) or jumps forward. */
@@ -240,7 +239,7 @@ class Simulation {
             oneWay: n?.oneWay ?? true,
             crashes: n?.crashes ?? true,
             messageFaults: n?.messageFaults ?? true,
-            duplicates: n?.duplicates ?? false,
+            duplicates: n?.duplicates ?? true,
             clockSkew: n?.clockSkew ?? true,
             clockRate: n?.clockRate ?? ((options.reads ?? 'linearizable') === 'linearizable' ? [0.5, 2] : [0.96, 1.04]),
             transfers: n?.transfers ?? true,

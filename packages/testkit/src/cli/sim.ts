@@ -28,7 +28,7 @@ const USAGE = `usage: synod-sim [options]
   --serialize             round-trip every message through the protocol's codec
   --no-nemesis            run without faults
   --election-storms       add election storms to the nemesis (bounce the leader, then voters)
-  --duplicates            let message-fault bursts duplicate messages (see the README: known finding)
+  --no-duplicates         message-fault bursts do not duplicate messages
   --workers N             parallel worker threads (default 1; 0 = one per CPU)
   --keep-going            do not stop at the first failing seed
   --out DIR               where failure files go (default ./sim-failures)
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
         'no-nemesis': { type: 'boolean', default: false },
         serialize: { type: 'boolean', default: false },
         'election-storms': { type: 'boolean', default: false },
-        duplicates: { type: 'boolean', default: false },
+        'no-duplicates': { type: 'boolean', default: false },
         workers: { type: 'string', default: '1' },
         'keep-going': { type: 'boolean', default: false },
         out: { type: 'string', default: 'sim-failures' },
@@ -141,8 +141,8 @@ async function main(): Promise<void> {
     ...(args.serialize ? { serialize: true } : {}),
     ...(args['no-nemesis']
       ? { nemesis: false as const }
-      : args['election-storms'] || args.duplicates
-        ? { nemesis: { ...(args['election-storms'] ? { electionStorms: true } : {}), ...(args.duplicates ? { duplicates: true } : {}) } }
+      : args['election-storms'] || args['no-duplicates']
+        ? { nemesis: { ...(args['election-storms'] ? { electionStorms: true } : {}), ...(args['no-duplicates'] ? { duplicates: false } : {}) } }
         : {}),
     ...(args['no-durable-checks'] ? { durableStateChecks: false } : {}),
     ...(bug ? { bugs: bug === 'forget-vote' ? { forgetVote: true } : { staleReads: true } } : {}),
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
       ...(args.serialize ? ['--serialize'] : []),
       ...(args['no-nemesis'] ? ['--no-nemesis'] : []),
       ...(args['election-storms'] ? ['--election-storms'] : []),
-      ...(args.duplicates ? ['--duplicates'] : []),
+      ...(args['no-duplicates'] ? ['--no-duplicates'] : []),
       ...(args['no-durable-checks'] ? ['--no-durable-checks'] : []),
       ...(bug ? [`--bug ${bug}`] : []),
     ].join(' ');
