@@ -65,28 +65,49 @@ export function encodeOrigin(origin: NodeId): Uint8Array {
  * payload on the write path. Throws RangeError for negative or non-integer numbers.
  */
 export function encodeCommand(e: Omit<CommandEnvelope, 'payload'>, payload: Uint8Array): Uint8Array {
-  const origin = encodeOrigin(e.origin);
-  const time = Math.max(0, Math.floor(e.time));
-  for (const v of [e.originTag, e.request, e.session, e.seq]) {
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`command header field out of range: ${v}`);
-  }
-  let size = 1 + origin.length + uvarintSize(e.originTag) + uvarintSize(e.request) + uvarintSize(time) + payload.length;
-  if (e.kind === CommandKind.Session) size += uvarintSize(e.session) + uvarintSize(e.seq);
-  else if (e.kind === CommandKind.CloseSession) size += uvarintSize(e.session);
+  return encodeCommandWith(e.kind, encodeOrigin(e.origin), e.originTag, e.request, e.time, e.session, e.seq, payload);
+}
+
+function checkField(v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`command header field out of range: ${v}`);
+}
+
+/**
+ * {@link encodeCommand} with positional arguments and pre-encoded origin bytes (from
+ * {@link encodeOrigin}): the runtime's allocation-free path (one buffer, nothing else).
+ */
+export function encodeCommandWith(
+  kind: CommandKind,
+  origin: Uint8Array,
+  originTag: number,
+  request: number,
+  time: number,
+  session: number,
+  seq: number,
+  payload: Uint8Array,
+): Uint8Array {
+  checkField(originTag);
+  checkField(request);
+  checkField(session);
+  checkField(seq);
+  const t = time > 0 ? Math.floor(time) : 0;
+  let size = 1 + origin.length + uvarintSize(originTag) + uvarintSize(request) + uvarintSize(t) + payload.length;
+  if (kind === CommandKind.Session) size += uvarintSize(session) + uvarintSize(seq);
+  else if (kind === CommandKind.CloseSession) size += uvarintSize(session);
   const buf = new Uint8Array(size);
-  buf[0] = e.kind;
+  buf[0] = kind;
   buf.set(origin, 1);
   let pos = 1 + origin.length;
-  pos = writeUvarintAt(buf, pos, e.originTag);
-  pos = writeUvarintAt(buf, pos, e.request);
-  pos = writeUvarintAt(buf, pos, time);
-  if (e.kind === CommandKind.Session) {
-    pos = writeUvarintAt(buf, pos, e.session);
-    pos = writeUvarintAt(buf, pos, e.seq);
-  } else if (e.kind === CommandKind.CloseSession) {
-    pos = writeUvarintAt(buf, pos, e.session);
+  pos = writeUvarintAt(buf, pos, originTag);
+  pos = writeUvarintAt(buf, pos, request);
+  pos = writeUvarintAt(buf, pos, t);
+  if (kind === CommandKind.Session) {
+    pos = writeUvarintAt(buf, pos, session);
+    pos = writeUvarintAt(buf, pos, seq);
+  } else if (kind === CommandKind.CloseSession) {
+    pos = writeUvarintAt(buf, pos, session);
   }
-  buf.set(payload, pos);
+  if (payload.length > 0) buf.set(payload, pos);
   return buf;
 }
 

@@ -10,7 +10,7 @@
 import { BinaryReader, BinaryWriter } from './binary.js';
 import { allMembers, decodeConfiguration, type MembershipChange, isJoint, isValidNodeId } from './config.js';
 import type { ConsensusCore, ConsensusProtocol, CoreStatus, Message, Ready, ReadState } from './core.js';
-import { type CommandHeader, CommandKind, encodeCommand, encodeOrigin, parseCommandHeader } from './envelope.js';
+import { type CommandHeader, CommandKind, encodeCommandWith, encodeOrigin, parseCommandHeader } from './envelope.js';
 import {
   CommandTooLargeError,
   InvalidArgumentError,
@@ -162,10 +162,39 @@ const SNAPSHOT_MAGIC = 0x53594e32; // "SYN2"
  */
 const DEDUPE_WINDOW = 4096;
 
-/** Recently applied request numbers of one proposer incarnation (its origin tag). */
+/**
+ * Which of the last {@link DEDUPE_WINDOW} request numbers of one proposer incarnation (its
+ * origin tag) were applied: a sliding bitset over [base, base + window), O(1) per entry and
+ * allocation-free. A request below the window is too old to judge and is applied.
+ */
 interface OriginRecord {
-  readonly recent: Set<number>;
+  base: number;
+  readonly bits: Uint8Array;
   lastActive: number;
+}
+
+function newOrigin(lastActive: number): OriginRecord {
+  return { base: 0, bits: new Uint8Array(DEDUPE_WINDOW >> 3), lastActive };
+}
+
+/** Marks `request` applied; returns true if it already was (a duplicate). */
+function seenBefore(o: OriginRecord, request: number): boolean {
+  if (request < o.base) return false;
+  if (request >= o.base + DEDUPE_WINDOW) {
+    const newBase = request - DEDUPE_WINDOW + 1;
+    const evict = Math.min(newBase - o.base, DEDUPE_WINDOW);
+    for (let i = 0; i < evict; i++) {
+      const slot = (o.base + i) % DEDUPE_WINDOW;
+      o.bits[slot >> 3]! &= ~(1 << (slot & 7));
+    }
+    o.base = newBase;
+  }
+  const slot = request % DEDUPE_WINDOW;
+  const mask = 1 << (slot & 7);
+  const byte = o.bits[slot >> 3]!;
+  if (byte & mask) return true;
+  o.bits[slot >> 3] = byte | mask;
+  return false;
 }
 
 /**
@@ -355,7 +384,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private submit(core: ConsensusCore<Message>, kind: CommandKind, payload: Uint8Array, session: number, seq: number, timeoutMs?: number): Promise<unknown> {
     const request = this.nextRequest++;
     const now = this.scheduler.now();
-    const data = encodeCommand({ kind, origin: this.id, originTag: this.originTag, request, time: now, session, seq }, payload);
+    const data = encodeCommandWith(kind, this.originBytes, this.originTag, request, now, session, seq, payload);
     core.propose(data);
     return new Promise((resolve, reject) => {
       const ms = timeoutMs ?? this.timeoutMs;
@@ -700,6 +729,14 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     });
   }
 
+  /** Reused for every apply: state machines read it during the call (see ApplyContext). */
+  private readonly applyContext: { index: number } = { index: 0 };
+
+  private applyCommand(e: Entry, payloadOffset: number): Result {
+    this.applyContext.index = e.index;
+    return this.sm.apply(e.data.subarray(payloadOffset), this.applyContext);
+  }
+
   private applyEntry(e: Entry): void {
     if (e.index <= this.applied) return;
     this.applied = e.index;
@@ -721,14 +758,13 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     // replica sees the same log, so every replica skips the same entries.
     let origin = this.origins.get(env.originTag);
     if (origin === undefined) {
-      origin = { recent: new Set(), lastActive: env.time };
+      origin = newOrigin(env.time);
       this.origins.set(env.originTag, origin);
-    } else if (origin.recent.has(env.request)) {
+    }
+    if (seenBefore(origin, env.request)) {
       this.duplicateCommands++;
       return;
     }
-    origin.recent.add(env.request);
-    if (origin.recent.size > DEDUPE_WINDOW) origin.recent.delete(origin.recent.values().next().value!);
     if (env.time > origin.lastActive) origin.lastActive = env.time;
     const pending = env.mine && env.originTag === this.originTag ? this.proposals.get(env.request) : undefined;
     if (pending) {
@@ -737,7 +773,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     }
     switch (env.kind) {
       case CommandKind.Plain: {
-        const result = this.sm.apply(e.data.subarray(env.payloadOffset), { index: e.index });
+        const result = this.applyCommand(e, env.payloadOffset);
         pending?.resolve(result);
         break;
       }
@@ -766,7 +802,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
           if (pending) pending.resolve(this.cachedResult(s));
           break;
         }
-        const result = this.sm.apply(e.data.subarray(env.payloadOffset), { index: e.index });
+        const result = this.applyCommand(e, env.payloadOffset);
         s.lastSeq = env.seq;
         s.raw = result;
         s.result = null;
@@ -868,8 +904,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     }
     w.uvarint(this.origins.size);
     for (const [tag, o] of this.origins) {
-      w.uvarint(tag).uvarint(Math.max(0, Math.floor(o.lastActive))).uvarint(o.recent.size);
-      for (const req of o.recent) w.uvarint(req);
+      w.uvarint(tag).uvarint(Math.max(0, Math.floor(o.lastActive))).uvarint(o.base).raw(o.bits);
     }
     w.raw(smData);
     return w.finish();
@@ -896,10 +931,10 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
       for (let i = 0; i < no; i++) {
         const tag = r.uvarint();
         const lastActive = r.uvarint();
-        const count = r.uvarint();
-        const recent = new Set<number>();
-        for (let j = 0; j < count; j++) recent.add(r.uvarint());
-        this.origins.set(tag, { recent, lastActive });
+        const o = newOrigin(lastActive);
+        o.base = r.uvarint();
+        o.bits.set(r.raw(DEDUPE_WINDOW >> 3));
+        this.origins.set(tag, o);
       }
     }
     this.sm.restore(r.raw(r.remaining));

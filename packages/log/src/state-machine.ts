@@ -3,7 +3,10 @@
  * committed commands in log order.
  */
 
-/** Context of one applied command. */
+/**
+ * Context of one applied command. The runtime reuses one object for every call: read it during
+ * `apply`, do not keep a reference to it.
+ */
 export interface ApplyContext {
   /** Log index (slot) of the command. */
   readonly index: number;
