@@ -10,7 +10,10 @@ export default mergeConfig(
     test: {
       globalSetup: ['./test/global-setup.ts'],
       fileParallelism: false,
-      testTimeout: 120_000,
+      // Generous: process trees on a loaded 2-core machine (no test asserts on speed).
+      testTimeout: 300_000,
+      // beforeAll starts a process tree and waits for a leader (up to 3 minutes on a loaded machine).
+      hookTimeout: 240_000,
     },
   }),
 );

@@ -52,7 +52,8 @@ async function startReplica(cfg: ReplicaConfig): Promise<ReplicaParts> {
     const s = parts.log.status();
     return s.role === 'leader' && s.commitIndex >= s.lastIndex && s.appliedIndex >= s.commitIndex && s.lastIndex > 1;
   };
-  for (let i = 0; i < 2000 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+  const deadline = Date.now() + 60_000;
+  while (!ready() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   expect(ready()).toBe(true);
   return parts;
 }

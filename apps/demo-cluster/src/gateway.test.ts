@@ -3,7 +3,7 @@
  * validation, body limits, the error shape, and the answers to what Node's HTTP parser refuses
  * (malformed requests, huge headers, stalled bodies, CONNECT, unknown methods).
  */
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromReplicaError, GatewayError, ReplicaError } from './errors.js';
@@ -12,10 +12,10 @@ import type { KvOperation } from './ipc.js';
 import type { ClusterView, Supervisor } from './supervisor.js';
 
 /** One request with the path sent exactly as given (fetch would normalise it). */
-function raw(base: string, method: string, path: string, body?: string): Promise<{ status: number; text: string; headers: Record<string, unknown>; json: () => any }> {
+function raw(base: string, method: string, path: string, body?: string, agent?: Agent): Promise<{ status: number; text: string; headers: Record<string, unknown>; json: () => any }> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, method, path, agent: false }, (res) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, method, path, agent: agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -187,6 +187,22 @@ describe('Gateway (fake supervisor)', () => {
     expect(a.status).toBe(413);
     expect(a.json()).toMatchObject({ code: 'COMMAND_TOO_LARGE', node: 'n1' });
     expect(a.json().error).toMatch(/maxCommandBytes/);
+  });
+
+  it('lets a client finish an over-limit upload and read the 413 on a connection that stays open', async () => {
+    for (let i = 0; i < 3; i++) {
+      const a = await call('PUT', '/kv/huge', 'x'.repeat(4 * 1024 * 1024));
+      expect(a.status).toBe(413);
+      expect(a.json().code).toBe('PAYLOAD_TOO_LARGE');
+    }
+    // The declared length is within reach: the rest is drained, the connection is kept.
+    const agent = new Agent({ keepAlive: true });
+    const drained = await raw(base, 'PUT', '/kv/huge', 'x'.repeat(1024 * 1024), agent);
+    expect(drained.status).toBe(413);
+    expect(drained.headers.connection).toBe('keep-alive');
+    expect((await raw(base, 'GET', '/kv/huge', undefined, agent)).status).toBe(404);
+    agent.destroy();
+    expect(sup.store.has('huge')).toBe(false);
   });
 
   it('accepts a body exactly at the limit', async () => {

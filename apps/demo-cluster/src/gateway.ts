@@ -69,12 +69,22 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/**
+ * A body over the limit whose declared length is at most this much larger is read and thrown
+ * away after the 413, so the client can finish its upload and read the answer on a connection
+ * that stays usable; a bigger or undeclared (chunked) one gets the 413 and the connection closed.
+ */
+const DRAIN_BYTES = 16 * 1024 * 1024;
+
+/** Errors after which the connection is closed (the rest of the request is not read). */
+const CLOSE_AFTER = new WeakSet<GatewayError>();
+
 function sendError(res: ServerResponse, err: GatewayError): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  if (err.status === 413 || err.status === 408) res.setHeader('connection', 'close');
+  if (err.status === 408 || CLOSE_AFTER.has(err)) res.setHeader('connection', 'close');
   sendJson(res, err.status, { error: err.message, code: err.code, ...err.extra });
 }
 
@@ -288,11 +298,15 @@ export class Gateway {
 
   private readBody(req: IncomingMessage): Promise<Buffer> {
     const limit = this.sup.options.maxBodyBytes;
-    const tooLarge = () => new GatewayError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes (--max-body-bytes)`);
+    const tooLarge = (close: boolean) => {
+      const err = new GatewayError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes (--max-body-bytes)`);
+      if (close) CLOSE_AFTER.add(err);
+      return err;
+    };
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
-      req.resume();
-      return Promise.reject(tooLarge());
+      req.resume(); // Node reads and discards the rest
+      return Promise.reject(tooLarge(declared > limit + DRAIN_BYTES));
     }
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
@@ -307,7 +321,7 @@ export class Gateway {
         if (done) return;
         size += chunk.length;
         if (size > limit) {
-          fail(tooLarge());
+          fail(tooLarge(true));
           return;
         }
         chunks.push(chunk);

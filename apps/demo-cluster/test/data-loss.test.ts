@@ -8,7 +8,7 @@
 import { rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DemoProcess, freePortBlock, PROTOCOLS, tempDataDir, waitUntil } from './harness.js';
+import { DemoProcess, PROTOCOLS, waitUntil } from './harness.js';
 
 const OPTS = ['--request-timeout-ms', '3000'];
 
@@ -18,9 +18,9 @@ describe.each(PROTOCOLS)('a replica whose data is lost (%s)', (protocol) => {
   let dataDir: string;
 
   beforeAll(async () => {
-    port = await freePortBlock(8);
-    dataDir = tempDataDir();
-    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: OPTS });
+    demo = await DemoProcess.startFresh({ protocol, nodes: 3, ports: 8, extra: OPTS });
+    port = demo.port;
+    dataDir = demo.dataDir;
   });
 
   afterAll(async () => {

@@ -7,7 +7,7 @@
  */
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DemoProcess, freePortBlock, pidAlive, PROTOCOLS, tempDataDir, waitUntil } from './harness.js';
+import { DemoProcess, pidAlive, PROTOCOLS, waitUntil } from './harness.js';
 
 const KEYS = 200;
 const value = (i: number) => `value-${i}-${'x'.repeat(i % 17)}`;
@@ -19,9 +19,9 @@ describe.each(PROTOCOLS)('demo end to end (%s)', (protocol) => {
   let firstLeader: string;
 
   beforeAll(async () => {
-    port = await freePortBlock(8);
-    dataDir = tempDataDir();
-    demo = await DemoProcess.start({ protocol, nodes: 3, port, dataDir, extra: ['--request-timeout-ms', '2500', '--snapshot-entries', '64'] });
+    demo = await DemoProcess.startFresh({ protocol, nodes: 3, ports: 8, extra: ['--request-timeout-ms', '2500', '--snapshot-entries', '64'] });
+    port = demo.port;
+    dataDir = demo.dataDir;
   });
 
   afterAll(async () => {

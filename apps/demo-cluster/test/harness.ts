@@ -3,7 +3,7 @@
  * waits for conditions with generous deadlines (never asserts on timing).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -135,16 +135,39 @@ export class DemoProcess {
     ];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const demo = new DemoProcess(proc, opts.port, opts.dataDir);
-    await waitUntil(
-      'the gateway to listen',
-      async () => {
-        if (demo.exitCode !== undefined) throw new Error(`demo exited with ${demo.exitCode}: ${demo.output.join('')}`);
-        return demo.output.join('').includes('gateway listening on');
-      },
-      60_000,
-    );
-    await demo.waitForLeader();
+    try {
+      await waitUntil(
+        'the gateway to listen',
+        async () => {
+          if (demo.exitCode !== undefined) throw new Error(`demo exited with ${demo.exitCode}: ${demo.output.join('')}`);
+          return demo.output.join('').includes('gateway listening on');
+        },
+        90_000,
+      );
+      await demo.waitForLeader(undefined, 90_000);
+    } catch (err) {
+      await demo.kill();
+      throw new Error(`${(err as Error).message}\n--- demo output ---\n${demo.output.join('')}`);
+    }
     return demo;
+  }
+
+  /**
+   * Starts a new demo in a fresh temporary data dir on a free block of `ports` ports. Another
+   * process on the machine may take a port between the check and the bind (other suites also
+   * pick random ports): then it tries again with a new block and a new data dir, up to 3 times.
+   */
+  static async startFresh(opts: { protocol: string; nodes?: number; ports: number; extra?: string[] }): Promise<DemoProcess> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePortBlock(opts.ports);
+      const dataDir = tempDataDir();
+      try {
+        return await DemoProcess.start({ protocol: opts.protocol, nodes: opts.nodes ?? 3, port, dataDir, ...(opts.extra ? { extra: opts.extra } : {}) });
+      } catch (err) {
+        rmSync(dataDir, { recursive: true, force: true });
+        if (attempt >= 3 || !/EADDRINUSE|address already in use|cannot listen/.test((err as Error).message)) throw err;
+      }
+    }
   }
 
   get url(): string {
@@ -176,14 +199,14 @@ export class DemoProcess {
     );
   }
 
-  /** PUT with retries on 503 (a failover may be in progress), until the write answers 200. */
+  /** PUT with retries on 503 (a failover may be in progress), until the write answers 200 (up to 60 s). */
   async put(key: string, value: string, query = ''): Promise<Answer> {
     return waitUntil(`PUT ${key}`, async () => {
       const a = await this.request('PUT', `/kv/${encodeURIComponent(key)}${query}`, value);
       if (a.status === 200) return a;
       if (a.status === 503) return null;
       throw new Error(`PUT ${key} answered ${a.status}: ${a.text}`);
-    });
+    }, 60_000);
   }
 
   /** SIGTERMs the demo and resolves with its exit code once it exited. */
