@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { VirtualScheduler } from './scheduler.js';
+import { realScheduler, VirtualScheduler } from './scheduler.js';
 
 describe('VirtualScheduler', () => {
   it('runs timers in time order, ties in scheduling order, and moves the clock', () => {
@@ -52,5 +52,19 @@ describe('VirtualScheduler', () => {
     s.advance(1000);
     expect(times.length).toBe(1000);
     for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThanOrEqual(times[i - 1]!);
+  });
+});
+
+
+describe('realScheduler', () => {
+  it('reads whole, non-decreasing milliseconds close to the wall clock', () => {
+    let prev = realScheduler.now();
+    for (let i = 0; i < 10_000; i++) {
+      const t = realScheduler.now();
+      expect(Number.isInteger(t)).toBe(true);
+      expect(t).toBeGreaterThanOrEqual(prev);
+      prev = t;
+    }
+    expect(Math.abs(realScheduler.now() - Date.now())).toBeLessThan(60_000);
   });
 });

@@ -29,12 +29,12 @@ const setImmediateLike: (fn: () => void) => void =
 
 const perf = web.performance;
 const wallClock: () => number =
-  perf && typeof perf.timeOrigin === 'number' ? () => perf.timeOrigin! + perf.now() : () => Date.now();
+  perf && typeof perf.timeOrigin === 'number' ? () => Math.floor(perf.timeOrigin! + perf.now()) : () => Date.now();
 
 /**
- * The real clock: wall-clock milliseconds that never jump (`performance.timeOrigin +
- * performance.now()`, i.e. the wall clock at process start advanced monotonically), real
- * `setTimeout`, and `setImmediate` (or `setTimeout(0)`).
+ * The real clock: whole wall-clock milliseconds that never jump backwards or with NTP
+ * (`floor(performance.timeOrigin + performance.now())`: the wall clock at process start,
+ * advanced monotonically), real `setTimeout`, and `setImmediate` (or `setTimeout(0)`).
  */
 export const realScheduler: Scheduler = {
   now: wallClock,
