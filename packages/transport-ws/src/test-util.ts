@@ -17,6 +17,7 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Resolves after `ms` milliseconds (test helper). */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `cond` until it holds or `limitMs` passed (a generous bound, not a timing assertion). */
