@@ -4,25 +4,19 @@
  */
 import {
   InvalidArgumentError,
-  type Message,
   MemoryStorage,
   type PersistBatch,
   ReplicatedLog,
   SessionExpiredError,
   StaleSequenceError,
   TimeoutError,
-  type Transport,
   VirtualScheduler,
 } from '@synod/log';
-import { soloProtocol } from '@synod/log/testing';
+import { nullTransport, settle, soloProtocol } from '@synod/log/testing';
 import { describe, expect, it } from 'vitest';
 import { type KvResult, toBytes, toText } from './codec.js';
 import { KvClient, KvCommandError, type KvLog } from './client.js';
 import { type KvQuery, type KvQueryResult, KvStateMachine } from './state-machine.js';
-
-function nullTransport(id: string): Transport<Message> {
-  return { id, start() {}, send() {}, stats: () => ({ sent: 0, received: 0, dropped: 0, malformed: 0 }), close() {} };
-}
 
 /** A MemoryStorage whose next `slowPersists` persists take `delayMs` of virtual time. */
 class SlowStorage extends MemoryStorage {
@@ -57,20 +51,6 @@ function setup(opts: { storage?: MemoryStorage; scheduler?: VirtualScheduler; sn
     snapshotThreshold: { entries: opts.snapshotEntries ?? 0 },
   });
   return { scheduler, storage, sm, log, kv: new KvClient(log) };
-}
-
-/** Advances virtual time (1 ms at a time, flushing microtasks) until `p` settles. */
-async function settle<T>(s: VirtualScheduler, p: Promise<T>, ms = 10_000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < ms && !done; i++) {
-    s.advance(1);
-    for (let j = 0; j < 4; j++) await Promise.resolve();
-  }
-  return p;
 }
 
 describe('KvClient over ReplicatedLog (solo protocol, MemoryStorage, virtual time)', () => {

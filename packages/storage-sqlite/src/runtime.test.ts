@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Message, ReplicatedLog, type StateMachine, type Transport, utf8Decode, utf8Encode, VirtualScheduler } from '@synod/log';
-import { soloProtocol } from '@synod/log/testing';
+import { ReplicatedLog, type StateMachine, utf8Decode, utf8Encode, VirtualScheduler } from '@synod/log';
+import { nullTransport, settle, soloProtocol } from '@synod/log/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStorage } from './sqlite-storage.js';
 
@@ -26,24 +26,6 @@ class ListMachine implements StateMachine<number, void, string[]> {
   restore(data: Uint8Array): void {
     this.items = JSON.parse(utf8Decode(data)) as string[];
   }
-}
-
-const nullTransport = (id: string): Transport<Message> => ({
-  id,
-  start() {},
-  send() {},
-  stats: () => ({ sent: 0, received: 0, dropped: 0, malformed: 0 }),
-  close() {},
-});
-
-async function settle<T>(s: VirtualScheduler, p: Promise<T>): Promise<T> {
-  let done = false;
-  p.then(() => (done = true), () => (done = true));
-  for (let i = 0; i < 10_000 && !done; i++) {
-    s.advance(1);
-    for (let j = 0; j < 4; j++) await Promise.resolve();
-  }
-  return p;
 }
 
 const dirs: string[] = [];
