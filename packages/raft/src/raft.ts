@@ -964,6 +964,9 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
       else if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
       if (pr.state !== 'snapshot') this.sendAppend(m.from, pr, true);
     }
+    // The TimeoutNow of a transfer may have been lost or refused (the target was between
+    // pre-vote rounds): repeat it while the transfer lasts and the target is caught up.
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
     if (this.readBatches.length > 0) this.releaseReads();
   }
 
@@ -1423,7 +1426,9 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
    *   (empty configuration) or a lagging one must follow a leader it does not know yet. But in
    *   the current term only from the leader we know (Election Safety: one leader per term), not
    *   by a leader, and an AppendEntries contradicting our committed log is refused up front.
-   * - TimeoutNow only from our leader, in its term, to a follower that can campaign.
+   * - TimeoutNow only in our term, from our leader (or from a voter while we know no leader:
+   *   a pre-vote round that just failed forgot it, and only the leader of a term sends
+   *   TimeoutNow), to a follower or pre-candidate that can campaign.
    * - Vote and pre-vote requests from any server whose log is at least as up to date as ours (a
    *   voter we do not know yet may need our vote, thesis §4.3); a server outside our
    *   configuration with an older log could never get it, so its term is not adopted (a removed
@@ -1444,7 +1449,12 @@ export class RaftCore implements ConsensusCore<RaftMessage> {
         if (m.term === this.term && (this.role === 'leader' || (this.leader !== null && this.leader !== m.from))) return false;
         return !(m.type === RaftMessageType.Append && m.term >= this.term && this.contradictsCommitted(m));
       case RaftMessageType.TimeoutNow:
-        return m.from === this.leader && m.term === this.term && this.role === 'follower' && this.canCampaign();
+        return (
+          m.term === this.term &&
+          (m.from === this.leader || (this.leader === null && this.isKnownVoter(m.from))) &&
+          (this.role === 'follower' || this.role === 'precandidate') &&
+          this.canCampaign()
+        );
       case RaftMessageType.Vote:
       case RaftMessageType.PreVote:
         return this.isKnownVoter(m.from) || this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);

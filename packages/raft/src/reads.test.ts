@@ -243,7 +243,9 @@ describe('thesis §6.4.1 leader lease', () => {
     net.core(l).transferLeadership(f);
     const held = net.hold((m) => m.type === RaftMessageType.TimeoutNow);
     expect(held).toHaveLength(1);
+    const dropRepeats = net.addRule((m) => m.type === RaftMessageType.TimeoutNow); // and its repeats
     net.tick(12); // the transfer aborts; l keeps leading
+    dropRepeats();
     expect(net.status(l)).toMatchObject({ role: 'leader', transferring: false });
     net.core(l).read(2, 'lease');
     net.drainAll();

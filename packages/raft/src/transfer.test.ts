@@ -45,6 +45,45 @@ describe('thesis §3.10 leadership transfer', () => {
     expect(net.appliedData(t).length).toBe(20);
   });
 
+  it('a target that forgot the leader in a failed pre-vote round still obeys TimeoutNow', () => {
+    const net = new TestNetwork(ids, { seed: 4 });
+    const l = net.elect();
+    const [t] = others(l) as [string];
+    const term = net.status(l).term;
+    // The target stops hearing the leader and runs (failing) pre-vote rounds: it forgets the leader.
+    const cut = net.addRule((m) => m.from === l && m.to === t && m.type !== RaftMessageType.TimeoutNow);
+    let ticks = 0;
+    while (net.status(t).leader !== null && ticks < 100) {
+      net.tick(1);
+      ticks++;
+    }
+    expect(net.status(t).leader).toBeNull();
+    expect(net.status(l)).toMatchObject({ role: 'leader', term });
+    net.core(l).transferLeadership(t);
+    net.stabilize();
+    cut();
+    net.tick(1);
+    expect(net.status(t)).toMatchObject({ role: 'leader', term: term + 1 });
+    expect(net.status(l).transferring).toBe(false);
+  });
+
+  it('repeats TimeoutNow on heartbeat answers when the first one is lost', () => {
+    const net = new TestNetwork(ids, { seed: 6 });
+    const l = net.elect();
+    net.tick(1);
+    const [t] = others(l) as [string];
+    const term = net.status(l).term;
+    let lost = 0;
+    net.addRule((m) => m.type === RaftMessageType.TimeoutNow && lost++ === 0);
+    net.core(l).transferLeadership(t);
+    net.stabilize();
+    expect(lost).toBe(1);
+    expect(net.status(l)).toMatchObject({ role: 'leader', transferring: true });
+    net.tick(3);
+    expect(lost).toBeGreaterThan(1);
+    expect(net.status(t)).toMatchObject({ role: 'leader', term: term + 1 });
+  });
+
   it('refuses proposals with TransferInProgressError while the transfer is in progress', () => {
     const net = new TestNetwork(ids);
     const l = net.elect();
