@@ -413,6 +413,36 @@ describe('ReplicatedLog runtime (driven by the solo protocol)', () => {
     expect(b.log.status().duplicateCommands).toBe(1);
   });
 
+  it('skips a copy of a request older than the duplicate window instead of risking a second apply', async () => {
+    const base = soloProtocol();
+    let first: Uint8Array | null = null;
+    const recording: ConsensusProtocol<Message> = {
+      name: 'recording', codec: base.codec,
+      create(init) {
+        const core = base.create(init);
+        const propose = core.propose.bind(core);
+        core.propose = (data) => {
+          first ??= data;
+          propose(data);
+        };
+        return core;
+      },
+    };
+    const a = setup({ protocol: recording });
+    await a.log.start();
+    expect(await settle(a.scheduler, a.log.propose(enc.encode('add:7')))).toBe(7);
+    // 5000 later requests of the same proposer: the first one falls out of the window.
+    const later: Promise<unknown>[] = [];
+    for (let i = 0; i < 5000; i++) later.push(a.log.propose(enc.encode('add:0')));
+    await settle(a.scheduler, Promise.all(later));
+    const inner = (a.log as unknown as { core: { propose(d: Uint8Array): void } }).core;
+    inner.propose(first!); // a very late copy of the first request
+    expect(await settle(a.scheduler, a.log.propose(enc.encode('add:1')))).toBe(8);
+    expect(a.sm.total).toBe(8);
+    expect(a.log.status().duplicateCommands).toBe(1);
+    await a.log.stop();
+  });
+
   it('refuses invalid options with InvalidConfigurationError', () => {
     const base = { protocol: soloProtocol(), storage: new MemoryStorage(), transport: nullTransport('n1'), stateMachine: new Counter() };
     expect(() => new ReplicatedLog({ ...base, id: 'bad id' })).toThrow(InvalidConfigurationError);

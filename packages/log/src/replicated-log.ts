@@ -120,7 +120,11 @@ export interface ReplicatedLogStatus extends CoreStatus {
   readonly pendingReads: number;
   /** Open client sessions known to the state machine side. */
   readonly sessions: number;
-  /** Committed commands skipped because the same request was already applied (network duplicates). */
+  /**
+   * Committed commands skipped because the same request was already applied (network
+   * duplicates), or because it came more than 4096 requests of its proposer late (never applied
+   * twice; its proposer times out).
+   */
   readonly duplicateCommands: number;
 }
 
@@ -165,7 +169,10 @@ const DEDUPE_WINDOW = 4096;
 /**
  * Which of the last {@link DEDUPE_WINDOW} request numbers of one proposer incarnation (its
  * origin tag) were applied: a sliding bitset over [base, base + window), O(1) per entry and
- * allocation-free. A request below the window is too old to judge and is applied.
+ * allocation-free. A request below the window is too old to judge and is skipped like a
+ * duplicate: applying a command twice breaks linearizability, not applying it only times out
+ * its proposer (an unknown outcome, which a `TimeoutError` already means). It takes more than
+ * the window of later requests of the same proposer applied before it to get there.
  */
 interface OriginRecord {
   base: number;
@@ -179,7 +186,7 @@ function newOrigin(lastActive: number): OriginRecord {
 
 /** Marks `request` applied; returns true if it already was (a duplicate). */
 function seenBefore(o: OriginRecord, request: number): boolean {
-  if (request < o.base) return false;
+  if (request < o.base) return true; // too old to judge: never risk a second apply
   if (request >= o.base + DEDUPE_WINDOW) {
     const newBase = request - DEDUPE_WINDOW + 1;
     const evict = Math.min(newBase - o.base, DEDUPE_WINDOW);
