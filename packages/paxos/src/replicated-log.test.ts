@@ -1,26 +1,22 @@
 /**
  * Integration: three `ReplicatedLog`s driven by `paxos()`, each with a `MemoryStorage`, over a
- * tiny deterministic in-test network (messages go through the binary codec, with seeded delays)
- * on one `VirtualScheduler`. Nothing Paxos-specific is needed in the runtime.
+ * `MemoryNetwork` (messages go through the binary codec, with seeded delays of 1-3 ms that may
+ * reorder them) on one `VirtualScheduler`. Nothing Paxos-specific is needed in the runtime.
  */
 import {
-  BinaryReader,
-  BinaryWriter,
   createRandom,
   MemoryStorage,
   type Message,
-  type MessageCodec,
   type NodeId,
-  type Random,
   ReplicatedLog,
   type StateMachine,
-  type Transport,
-  type TransportHandler,
   VirtualScheduler,
   utf8Decode,
   utf8Encode,
 } from '@synod/log';
-import { describe, expect, it } from 'vitest';
+import { runUntil, settle } from '@synod/log/testing';
+import { MemoryNetwork } from '@synod/transport-memory';
+import { afterEach, describe, expect, it } from 'vitest';
 import { paxos } from './index.js';
 
 const enc = { encode: utf8Encode };
@@ -54,73 +50,24 @@ class Kv implements StateMachine<string | null, string, string | null> {
   }
 }
 
-/** An in-test network: each message is encoded, delayed 1-3 ms (seeded), then decoded. */
-class TestNet {
-  private readonly handlers = new Map<NodeId, TransportHandler<Message>>();
-  readonly down = new Set<NodeId>();
-  private readonly random: Random;
-  constructor(private readonly scheduler: VirtualScheduler, seed: number) {
-    this.random = createRandom(seed);
+// The network counts a message that fails to encode or decode instead of throwing: every test
+// checks that none did, so a codec bug still fails it.
+const networks: Pick<MemoryNetwork, 'stats'>[] = [];
+afterEach(() => {
+  for (const n of networks.splice(0)) {
+    expect(n.stats().encodeErrors).toBe(0);
+    expect(n.stats().malformed).toBe(0);
   }
-  transport(id: NodeId): Transport<Message> {
-    let sent = 0;
-    let received = 0;
-    const net = this;
-    return {
-      id,
-      start(handler) {
-        net.handlers.set(id, handler);
-      },
-      send(messages) {
-        for (const m of messages) {
-          sent++;
-          const codec = net.handlers.get(id)?.codec as MessageCodec<Message> | undefined;
-          if (!codec) continue;
-          const w = new BinaryWriter();
-          codec.write(w, m);
-          const bytes = w.toBytes();
-          net.scheduler.setTimer(net.random.int(1, 3), () => {
-            if (net.down.has(m.from) || net.down.has(m.to)) return;
-            const h = net.handlers.get(m.to);
-            if (!h) return;
-            received++;
-            h.onMessage(h.codec.read(new BinaryReader(bytes)));
-          });
-        }
-      },
-      stats: () => ({ sent, received, dropped: 0, malformed: 0 }),
-      close() {
-        if (net.handlers.get(id)) net.handlers.delete(id);
-      },
-    };
-  }
-}
-
-async function settle<T>(s: VirtualScheduler, p: Promise<T>, ms = 20_000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < ms && !done; i++) {
-    s.advance(1);
-    await Promise.resolve();
-    await Promise.resolve();
-  }
-  return p;
-}
-
-async function until(s: VirtualScheduler, cond: () => boolean, ms = 20_000): Promise<void> {
-  for (let i = 0; i < ms && !cond(); i++) {
-    s.advance(1);
-    await Promise.resolve();
-  }
-  if (!cond()) throw new Error('condition not reached');
-}
+});
 
 function setup(seed = 1) {
   const scheduler = new VirtualScheduler(1_000_000);
-  const net = new TestNet(scheduler, seed);
+  // Each message is encoded, delayed 1-3 ms (seeded, drawn per message and not kept in FIFO
+  // order: the filter's extra delay of 0-2 ms opts a message out of the link's FIFO), then decoded.
+  const delays = createRandom(seed);
+  const net = new MemoryNetwork<Message>({ scheduler, seed, minDelayMs: 1, serialize: true });
+  net.setFilter(() => ({ delayMs: delays.int(0, 2) }));
+  networks.push(net);
   const ids = ['n1', 'n2', 'n3'];
   const storages = new Map(ids.map((id) => [id, new MemoryStorage()]));
   const sms = new Map<NodeId, Kv>();
@@ -133,7 +80,7 @@ function setup(seed = 1) {
       id,
       protocol,
       storage: storages.get(id)!.reopen(),
-      transport: net.transport(id),
+      transport: net.connect(id),
       stateMachine: sm,
       bootstrap: ids,
       scheduler,
@@ -154,13 +101,13 @@ describe('ReplicatedLog over paxos()', () => {
   it('proposals are applied on every replica; a leader crash elects a new leader that takes more writes; the crashed node catches up', async () => {
     const t = setup(1);
     for (const id of t.ids) await t.make(id);
-    await until(t.scheduler, () => t.leader() !== null);
+    await runUntil(t.scheduler, () => t.leader() !== null);
     const l1 = t.leader()!;
     expect(t.logs.get(l1)!.status().protocol).toBe('paxos');
     for (let i = 0; i < 10; i++) {
       expect(await settle(t.scheduler, t.logs.get(l1)!.propose(enc.encode(`set k${i} a${i}`)))).toBeNull();
     }
-    await until(t.scheduler, () => t.ids.every((id) => t.sms.get(id)!.map.size === 10));
+    await runUntil(t.scheduler, () => t.ids.every((id) => t.sms.get(id)!.map.size === 10));
     // Read paths: linearizable (read index), lease, stale.
     expect(await settle(t.scheduler, t.logs.get(l1)!.read('k3'))).toBe('a3');
     expect(await settle(t.scheduler, t.logs.get(l1)!.read('k4', { consistency: 'lease' }))).toBe('a4');
@@ -170,21 +117,21 @@ describe('ReplicatedLog over paxos()', () => {
 
     // The leader crashes.
     t.logs.get(l1)!.crash();
-    t.net.down.add(l1);
-    await until(t.scheduler, () => t.leader() !== null && t.leader() !== l1);
+    t.net.isolate(l1);
+    await runUntil(t.scheduler, () => t.leader() !== null && t.leader() !== l1);
     const l2 = t.leader()!;
     for (let i = 10; i < 30; i++) {
       await settle(t.scheduler, t.logs.get(l2)!.propose(enc.encode(`set k${i} b${i}`)));
     }
     const survivors = t.ids.filter((id) => id !== l1);
-    await until(t.scheduler, () => survivors.every((id) => t.sms.get(id)!.map.size === 30));
+    await runUntil(t.scheduler, () => survivors.every((id) => t.sms.get(id)!.map.size === 30));
     // Snapshots were taken at the threshold on the survivors.
     expect(t.storages.get(l2)!.load().snapshot).not.toBeNull();
 
     // The crashed node restarts from its storage and catches up (entries or a snapshot).
-    t.net.down.delete(l1);
+    t.net.rejoin(l1);
     await t.make(l1);
-    await until(t.scheduler, () => t.sms.get(l1)!.map.size === 30);
+    await runUntil(t.scheduler, () => t.sms.get(l1)!.map.size === 30);
     expect([...t.sms.get(l1)!.map]).toEqual([...t.sms.get(l2)!.map]);
     for (const log of t.logs.values()) await log.stop();
   });
@@ -192,14 +139,14 @@ describe('ReplicatedLog over paxos()', () => {
   it('a session command retried on the new leader after a failover is applied once', async () => {
     const t = setup(2);
     for (const id of t.ids) await t.make(id);
-    await until(t.scheduler, () => t.leader() !== null);
+    await runUntil(t.scheduler, () => t.leader() !== null);
     const l1 = t.leader()!;
     const sid = await settle(t.scheduler, t.logs.get(l1)!.openSession());
     expect(await settle(t.scheduler, t.logs.get(l1)!.propose(enc.encode('set x 1'), { session: { id: sid, seq: 1 } }))).toBeNull();
-    await until(t.scheduler, () => t.ids.every((id) => t.sms.get(id)!.map.get('x') === '1'));
+    await runUntil(t.scheduler, () => t.ids.every((id) => t.sms.get(id)!.map.get('x') === '1'));
     t.logs.get(l1)!.crash();
-    t.net.down.add(l1);
-    await until(t.scheduler, () => t.leader() !== null && t.leader() !== l1);
+    t.net.isolate(l1);
+    await runUntil(t.scheduler, () => t.leader() !== null && t.leader() !== l1);
     const l2 = t.leader()!;
     const before = t.sms.get(l2)!.applied;
     // The client did not see the answer and retries the same (session, seq) elsewhere.
@@ -211,7 +158,7 @@ describe('ReplicatedLog over paxos()', () => {
   it('membership changes and leadership transfer through the runtime', async () => {
     const t = setup(3);
     for (const id of t.ids) await t.make(id);
-    await until(t.scheduler, () => t.leader() !== null);
+    await runUntil(t.scheduler, () => t.leader() !== null);
     const l1 = t.leader()!;
     await settle(t.scheduler, t.logs.get(l1)!.propose(enc.encode('set a 1')));
     const to = t.ids.find((id) => id !== l1)!;
@@ -220,14 +167,14 @@ describe('ReplicatedLog over paxos()', () => {
     const cfg = await settle(t.scheduler, t.logs.get(to)!.changeMembership({ type: 'remove', id: l1 }));
     expect([...cfg.voters].sort()).toEqual(t.ids.filter((id) => id !== l1).sort());
     await settle(t.scheduler, t.logs.get(to)!.propose(enc.encode('set b 2')));
-    await until(t.scheduler, () => t.ids.filter((id) => id !== l1).every((id) => t.sms.get(id)!.map.get('b') === '2'));
+    await runUntil(t.scheduler, () => t.ids.filter((id) => id !== l1).every((id) => t.sms.get(id)!.map.get('b') === '2'));
     for (const log of t.logs.values()) await log.stop();
   });
 
   it('a membership change asked while writes are in flight waits for them to be chosen, resolves, and the writes made meanwhile follow it', async () => {
     const t = setup(4);
     for (const id of t.ids) await t.make(id);
-    await until(t.scheduler, () => t.leader() !== null);
+    await runUntil(t.scheduler, () => t.leader() !== null);
     const l = t.leader()!;
     const log = t.logs.get(l)!;
     const gone = t.ids.find((id) => id !== l)!;
@@ -239,7 +186,7 @@ describe('ReplicatedLog over paxos()', () => {
     expect([...cfg.voters].sort()).toEqual(t.ids.filter((id) => id !== gone).sort());
     await settle(t.scheduler, Promise.all([...before, ...after]));
     const stay = t.ids.filter((id) => id !== gone);
-    await until(t.scheduler, () => stay.every((id) => t.sms.get(id)!.map.size === 20));
+    await runUntil(t.scheduler, () => stay.every((id) => t.sms.get(id)!.map.size === 20));
     for (const l2 of t.logs.values()) await l2.stop();
   });
 });

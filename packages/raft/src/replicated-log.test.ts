@@ -1,23 +1,21 @@
 /**
- * The Raft core under the real runtime: three `ReplicatedLog`s over `MemoryStorage`, a tiny
- * deterministic in-test network on `VirtualScheduler` (every message goes through the binary
- * codec), and a counter state machine.
+ * The Raft core under the real runtime: three `ReplicatedLog`s over `MemoryStorage`, a
+ * `MemoryNetwork` on `VirtualScheduler` (1 ms latency; every message goes through the binary
+ * codec), and a counter state machine. A crash isolates the node on the network and crashes its
+ * runtime (which closes its endpoint); a restart rejoins it with a new endpoint.
  */
 import {
-  BinaryReader,
-  BinaryWriter,
   MemoryStorage,
-  type MessageCodec,
   NotLeaderError,
   ReplicatedLog,
   type StateMachine,
-  type Transport,
-  type TransportHandler,
   VirtualScheduler,
   utf8Decode,
   utf8Encode,
 } from '@synod/log';
-import { describe, expect, it } from 'vitest';
+import { runUntil, settle } from '@synod/log/testing';
+import { MemoryNetwork } from '@synod/transport-memory';
+import { afterEach, describe, expect, it } from 'vitest';
 import { raft } from './index.js';
 import type { RaftMessage } from './messages.js';
 
@@ -53,68 +51,20 @@ class Counter implements StateMachine<number, 'total', number> {
   }
 }
 
-/** A deterministic in-test network: 1 ms latency, codec round trip, crash-aware. */
-class Hub {
-  private readonly handlers = new Map<string, TransportHandler<RaftMessage>>();
-  readonly down = new Set<string>();
-  constructor(private readonly scheduler: VirtualScheduler) {}
-  transport(id: string): Transport<RaftMessage> {
-    let sent = 0;
-    let received = 0;
-    return {
-      id,
-      start: (h) => {
-        this.handlers.set(id, h);
-      },
-      send: (msgs) => {
-        for (const m of msgs) {
-          sent++;
-          const h = this.handlers.get(m.to);
-          if (!h || this.down.has(m.to) || this.down.has(id)) continue;
-          const w = new BinaryWriter();
-          const codec = h.codec as MessageCodec<RaftMessage>;
-          codec.write(w, m);
-          const bytes = w.toBytes();
-          this.scheduler.setTimer(1, () => {
-            if (this.down.has(m.to) || this.handlers.get(m.to) !== h) return;
-            received++;
-            h.onMessage(codec.read(new BinaryReader(bytes)));
-          });
-        }
-      },
-      stats: () => ({ sent, received, dropped: 0, malformed: 0 }),
-      close: () => {
-        if (this.handlers.get(id)) this.handlers.delete(id);
-      },
-    };
+// The network counts a message that fails to encode or decode instead of throwing: every test
+// checks that none did, so a codec bug still fails it.
+const networks: Pick<MemoryNetwork, 'stats'>[] = [];
+afterEach(() => {
+  for (const n of networks.splice(0)) {
+    expect(n.stats().encodeErrors).toBe(0);
+    expect(n.stats().malformed).toBe(0);
   }
-}
-
-async function settle<T>(s: VirtualScheduler, p: Promise<T>, ms = 20_000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < ms && !done; i++) {
-    s.advance(1);
-    await Promise.resolve();
-    await Promise.resolve();
-  }
-  return p;
-}
-
-async function waitFor(s: VirtualScheduler, cond: () => boolean, ms = 20_000): Promise<void> {
-  for (let i = 0; i < ms && !cond(); i++) {
-    s.advance(1);
-    await Promise.resolve();
-  }
-  if (!cond()) throw new Error('condition not reached');
-}
+});
 
 function cluster(ids = ['n1', 'n2', 'n3'], snapshotEntries = 0) {
   const scheduler = new VirtualScheduler(1_000_000);
-  const hub = new Hub(scheduler);
+  const net = new MemoryNetwork<RaftMessage>({ scheduler, minDelayMs: 1, serialize: true });
+  networks.push(net);
   const storages = new Map(ids.map((id) => [id, new MemoryStorage()]));
   const sms = new Map<string, Counter>();
   const logs = new Map<string, ReplicatedLog<number, 'total', number>>();
@@ -126,7 +76,7 @@ function cluster(ids = ['n1', 'n2', 'n3'], snapshotEntries = 0) {
       id,
       protocol: raft(),
       storage: storages.get(id)!,
-      transport: hub.transport(id),
+      transport: net.connect(id),
       stateMachine: sm,
       bootstrap: ids,
       scheduler,
@@ -138,21 +88,21 @@ function cluster(ids = ['n1', 'n2', 'n3'], snapshotEntries = 0) {
     return log;
   };
   const leader = () => [...logs.values()].find((l) => l.running && l.status().role === 'leader') ?? null;
-  return { scheduler, hub, storages, sms, logs, make, leader };
+  return { scheduler, net, storages, sms, logs, make, leader };
 }
 
 describe('Raft under ReplicatedLog (3 nodes, MemoryStorage, virtual time)', () => {
   it('elects a leader, commits and applies proposals on all three, survives a leader crash', async () => {
     const c = cluster();
     for (const id of ['n1', 'n2', 'n3']) await c.make(id).start();
-    await waitFor(c.scheduler, () => c.leader() !== null);
+    await runUntil(c.scheduler, () => c.leader() !== null);
     const l1 = c.leader()!;
     expect(await settle(c.scheduler, l1.propose(enc.encode('add:5')))).toBe(5);
     expect(await settle(c.scheduler, l1.propose(enc.encode('add:2')))).toBe(7);
     // A proposal on a follower is forwarded to the leader and resolves there too.
     const follower = [...c.logs.values()].find((l) => l !== l1)!;
     expect(await settle(c.scheduler, follower.propose(enc.encode('add:1')))).toBe(8);
-    await waitFor(c.scheduler, () => [...c.sms.values()].every((sm) => sm.total === 8));
+    await runUntil(c.scheduler, () => [...c.sms.values()].every((sm) => sm.total === 8));
     for (const sm of c.sms.values()) expect(sm.log).toEqual(['add:5', 'add:2', 'add:1']);
 
     // Linearizable read on the leader and on a follower (ReadIndex through the leader).
@@ -161,9 +111,9 @@ describe('Raft under ReplicatedLog (3 nodes, MemoryStorage, virtual time)', () =
 
     // Crash the leader: the other two elect a new one and keep committing.
     const oldId = l1.id;
-    c.hub.down.add(oldId);
+    c.net.isolate(oldId);
     l1.crash();
-    await waitFor(c.scheduler, () => {
+    await runUntil(c.scheduler, () => {
       const l = c.leader();
       return l !== null && l.id !== oldId;
     });
@@ -172,25 +122,25 @@ describe('Raft under ReplicatedLog (3 nodes, MemoryStorage, virtual time)', () =
     expect(await settle(c.scheduler, l2.propose(enc.encode('add:10')))).toBe(18);
 
     // The crashed node restarts from its storage and catches up.
-    c.hub.down.delete(oldId);
+    c.net.rejoin(oldId);
     const back = c.make(oldId);
     await back.start();
-    await waitFor(c.scheduler, () => c.sms.get(oldId)!.total === 18);
+    await runUntil(c.scheduler, () => c.sms.get(oldId)!.total === 18);
     expect(c.sms.get(oldId)!.log).toEqual(['add:5', 'add:2', 'add:1', 'add:10']);
   });
 
   it('a session command retried after a failover applies once and returns the cached result (thesis §6.3)', async () => {
     const c = cluster();
     for (const id of ['n1', 'n2', 'n3']) await c.make(id).start();
-    await waitFor(c.scheduler, () => c.leader() !== null);
+    await runUntil(c.scheduler, () => c.leader() !== null);
     const l1 = c.leader()!;
     const sid = await settle(c.scheduler, l1.openSession());
     expect(await settle(c.scheduler, l1.propose(enc.encode('add:7'), { session: { id: sid, seq: 1 } }))).toBe(7);
-    await waitFor(c.scheduler, () => [...c.sms.values()].every((sm) => sm.total === 7));
+    await runUntil(c.scheduler, () => [...c.sms.values()].every((sm) => sm.total === 7));
     // The leader dies; the client did not see the answer and retries on the new leader.
-    c.hub.down.add(l1.id);
+    c.net.isolate(l1.id);
     l1.crash();
-    await waitFor(c.scheduler, () => {
+    await runUntil(c.scheduler, () => {
       const l = c.leader();
       return l !== null && l !== l1;
     });
@@ -203,12 +153,12 @@ describe('Raft under ReplicatedLog (3 nodes, MemoryStorage, virtual time)', () =
   it('changes membership through the runtime: adds a voter (learner first) and removes one', async () => {
     const c = cluster(['n1', 'n2', 'n3']);
     for (const id of ['n1', 'n2', 'n3']) await c.make(id).start();
-    await waitFor(c.scheduler, () => c.leader() !== null);
+    await runUntil(c.scheduler, () => c.leader() !== null);
     await settle(c.scheduler, c.leader()!.propose(enc.encode('add:3')));
     // n4 starts empty (no bootstrap): it waits to be added.
     c.storages.set('n4', new MemoryStorage());
     const n4 = new ReplicatedLog<number, 'total', number>({
-      id: 'n4', protocol: raft(), storage: c.storages.get('n4')!, transport: c.hub.transport('n4'),
+      id: 'n4', protocol: raft(), storage: c.storages.get('n4')!, transport: c.net.connect('n4'),
       stateMachine: (() => { const sm = new Counter(); c.sms.set('n4', sm); return sm; })(),
       scheduler: c.scheduler, tickMs: 10, seed: 44, snapshotThreshold: { entries: 0 },
     });
@@ -216,7 +166,7 @@ describe('Raft under ReplicatedLog (3 nodes, MemoryStorage, virtual time)', () =
     await n4.start();
     const cfg = await settle(c.scheduler, c.leader()!.changeMembership({ type: 'addVoter', id: 'n4' }));
     expect([...cfg.voters].sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
-    await waitFor(c.scheduler, () => c.sms.get('n4')!.total === 3);
+    await runUntil(c.scheduler, () => c.sms.get('n4')!.total === 3);
     const victim = [...c.logs.values()].find((l) => l.running && l !== c.leader() && l.id !== 'n4')!;
     const cfg2 = await settle(c.scheduler, c.leader()!.changeMembership({ type: 'remove', id: victim.id }));
     expect(cfg2.voters).not.toContain(victim.id);
@@ -226,7 +176,7 @@ describe('Raft under ReplicatedLog (3 nodes, MemoryStorage, virtual time)', () =
   it('transfers leadership through the runtime', async () => {
     const c = cluster();
     for (const id of ['n1', 'n2', 'n3']) await c.make(id).start();
-    await waitFor(c.scheduler, () => c.leader() !== null);
+    await runUntil(c.scheduler, () => c.leader() !== null);
     const l = c.leader()!;
     const target = [...c.logs.values()].find((x) => x !== l)!;
     await settle(c.scheduler, l.transferLeadership(target.id));
@@ -246,11 +196,11 @@ describe('Raft under ReplicatedLog (3 nodes, MemoryStorage, virtual time)', () =
   it('takes snapshots, compacts, and a restarted node catches up through InstallSnapshot', async () => {
     const c = cluster(['n1', 'n2', 'n3'], 20);
     for (const id of ['n1', 'n2', 'n3']) await c.make(id).start();
-    await waitFor(c.scheduler, () => c.leader() !== null);
+    await runUntil(c.scheduler, () => c.leader() !== null);
     const l = c.leader()!;
     const lagger = [...c.logs.values()].find((x) => x !== l)!;
     const lagId = lagger.id;
-    c.hub.down.add(lagId);
+    c.net.isolate(lagId);
     lagger.crash();
     let total = 0;
     for (let i = 0; i < 1200; i++) {
@@ -260,11 +210,11 @@ describe('Raft under ReplicatedLog (3 nodes, MemoryStorage, virtual time)', () =
     }
     await settle(c.scheduler, l.propose(enc.encode('add:0')));
     expect(l.status().snapshotIndex).toBeGreaterThan(1024);
-    c.hub.down.delete(lagId);
+    c.net.rejoin(lagId);
     c.storages.set(lagId, c.storages.get(lagId)!.reopen());
     const back = c.make(lagId);
     await back.start();
-    await waitFor(c.scheduler, () => c.sms.get(lagId)!.total === total);
+    await runUntil(c.scheduler, () => c.sms.get(lagId)!.total === total);
     expect(back.status().snapshotIndex).toBeGreaterThan(0);
   });
 });
