@@ -141,7 +141,8 @@ describe('regressions found by the simulator', () => {
   });
 });
 
-describe('negative controls: seeded bugs the simulator must catch', () => {
+// Seed searches: seconds alone, several times that while turbo runs every package's tests at once.
+describe('negative controls: seeded bugs the simulator must catch', { timeout: 180_000 }, () => {
   it('raft: a storage that forgets the vote on crash (caught by the vote-durability invariant)', async () => {
     const f = await firstFailure({ protocol: 'raft', bugs: { forgetVote: true } }, 40);
     expect(f).not.toBeNull();

@@ -196,6 +196,7 @@ export class MemoryNetwork<M extends Message = Message> {
   private queue: Batch<M> = newBatch();
   private spare: Batch<M> = newBatch();
   private flushScheduled = false;
+  private queuedSince = 0; // when the zero-delay queue last became non-empty (ms)
   private readonly flushFn = (): void => this.flush();
   // Delayed deliveries, one batch (and one timer) per due time.
   private readonly buckets = new Map<number, Batch<M>>();
@@ -409,7 +410,8 @@ export class MemoryNetwork<M extends Message = Message> {
       h.from.heldNow--;
       const item = this.encode(h.from, h.msg);
       if (item === undefined) return;
-      this.enqueue(h.from, h.msg.to, item, 0);
+      const now = this.scheduler.now();
+      this.enqueue(h.from, h.msg.to, item, now, now);
     });
   }
 
@@ -549,21 +551,25 @@ export class MemoryNetwork<M extends Message = Message> {
         delay += this.rng.int(1, this.reorderMax);
         fifo = false;
       }
-      if (fifo) delay = this.fifoDelay(from.id, to, delay);
-      this.enqueue(from, to, item, delay);
+      const now = this.scheduler.now(); // read once: a real clock may tick in between
+      this.enqueue(from, to, item, now, fifo ? this.fifoAt(from.id, to, now, delay) : now + delay);
     }
   }
 
-  /** Clamps a delay so the message arrives no earlier than the link's previous FIFO message. */
-  private fifoDelay(from: NodeId, to: NodeId, delay: number): number {
-    const now = this.scheduler.now();
+  /**
+   * Clamps a delay so the message arrives no earlier than the link's previous FIFO message. A
+   * message that would be due now while that previous one still waits in its batch (a real
+   * timer running late) joins the batch, behind it, even if that batch is overdue.
+   * @returns the due time (ms).
+   */
+  private fifoAt(from: NodeId, to: NodeId, now: number, delay: number): number {
     let m = this.lastAt.get(from);
     if (!m) this.lastAt.set(from, (m = new Map()));
     const last = m.get(to);
     let at = now + delay;
-    if (last !== undefined && last > at) at = last;
+    if (last !== undefined && (last > at || (delay <= 0 && this.buckets.has(last)))) at = last;
     m.set(to, at);
-    return at - now;
+    return at;
   }
 
   private dropAt(from: MemoryEndpoint<M>): void {
@@ -606,10 +612,14 @@ export class MemoryNetwork<M extends Message = Message> {
     }
   }
 
-  private enqueue(from: MemoryEndpoint<M>, to: NodeId, item: unknown, delay: number): void {
+  /** Queues `item` for delivery at time `at` (ms); `now` is the time it was sent. */
+  private enqueue(from: MemoryEndpoint<M>, to: NodeId, item: unknown, now: number, at: number): void {
     this.nInFlight++;
-    if (delay <= 0) {
+    // A FIFO message clamped to a batch that is due (or overdue) but not delivered yet (a real
+    // timer runs late) joins that batch, behind the earlier messages of its link.
+    if (at <= now && (this.buckets.size === 0 || !this.buckets.has(at))) {
       const q = this.queue;
+      if (q.n === 0) this.queuedSince = now;
       const n = q.n++;
       q.from[n] = from;
       q.to[n] = to;
@@ -620,22 +630,48 @@ export class MemoryNetwork<M extends Message = Message> {
       }
       return;
     }
-    const at = this.scheduler.now() + delay;
     let b = this.buckets.get(at);
     if (!b) {
       const batch = newBatch<M>();
       b = batch;
       this.buckets.set(at, batch);
-      this.scheduler.setTimer(delay, () => {
-        this.buckets.delete(at);
-        this.deliverBatch(batch);
-      });
+      this.scheduler.setTimer(at - now, () => this.deliverDue(at, batch));
     }
     const n = b.n++;
     b.from[n] = from;
     b.to[n] = to;
     b.items[n] = item;
   }
+
+  /**
+   * Delivers the batch due at `at`, after every batch due earlier that is still waiting. A
+   * virtual scheduler fires timers in due order anyway; real timers need not (Node computes
+   * expiry from a cached loop time), and FIFO links rely on due order.
+   */
+  private deliverDue(at: number, batch: Batch<M>): void {
+    if (this.buckets.get(at) !== batch) return; // already delivered with a later-due batch
+    // Zero-delay messages sent before this batch was due go first (a real timer can fire before
+    // the earlier-scheduled immediate that would have delivered them).
+    if (this.queue.n > 0 && this.queuedSince < at) this.flush();
+    this.deliverBefore(at);
+    this.buckets.delete(at);
+    this.deliverBatch(batch);
+  }
+
+  /** Delivers, in due order, every waiting batch due strictly before `at`. */
+  private deliverBefore(at: number): void {
+    let earlier: number[] | undefined;
+    for (const k of this.buckets.keys()) if (k < at) (earlier ??= []).push(k);
+    if (!earlier) return;
+    earlier.sort((x, y) => x - y);
+    for (const k of earlier) {
+      const b = this.buckets.get(k);
+      if (b === undefined) continue;
+      this.buckets.delete(k);
+      this.deliverBatch(b);
+    }
+  }
+
 
   private flush(): void {
     this.flushScheduled = false;
