@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Lint for DESIGN.md's rooms: run in a package directory. Checks every import in src/ against
+// Lint for the package rooms of docs/design.md: run in a package directory. Checks every import in src/ against
 // the package's allowed imports, that pure packages use no Node built-ins, and that every
 // exported declaration has a docstring.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
