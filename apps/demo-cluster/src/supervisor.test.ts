@@ -217,6 +217,34 @@ describe('Supervisor routing (fake replicas)', () => {
     expect(err.message).toMatch(/surrogate/);
   });
 
+  it('answers 409 NODE_DOWN for a named node that is not running, 503 NODE_DOWN for one that exits mid-request (as the README says)', async () => {
+    const sup = await makeSupervisor();
+    lead(sup, 'n1', 2);
+    await sup.kill('n2');
+    const down = async (p: Promise<unknown>) => (await p.catch((e: unknown) => e)) as GatewayError;
+    for (const err of [
+      await down(sup.write(put('x'), 'n2')),
+      await down(sup.read('x', 'stale', 'n2')),
+      await down(sup.read('x', 'linearizable', 'n2')),
+      await down(sup.kill('n2')),
+      await down(sup.isolate('n2')),
+      await down(sup.heal('n2')),
+      await down(sup.transferLeadership('n2')),
+    ]) {
+      expect(err).toBeInstanceOf(GatewayError);
+      expect([err.status, err.code, err.extra.node]).toEqual([409, 'NODE_DOWN', 'n2']);
+    }
+    // Nothing was sent to n2.
+    expect(sup.fake('n2').log).toEqual([]);
+    // n3 dies while it handles a write sent to it alone: the outcome is unknown, 503.
+    sup.fake('n3').script = async (_op, h) => {
+      h.up = false;
+      throw new ReplicaError('n3', { name: 'NodeDown', code: 'NODE_DOWN', message: 'replica n3 exited' });
+    };
+    const midway = await down(sup.write(put('y'), 'n3'));
+    expect([midway.status, midway.code]).toEqual([503, 'NODE_DOWN']);
+  });
+
   it('persists the member list and refuses a data dir of another protocol', async () => {
     const sup = await makeSupervisor();
     const file = JSON.parse(readFileSync(join(sup.dataDir, 'cluster.json'), 'utf8'));
