@@ -1,6 +1,6 @@
 /**
- * Cluster-level scenarios (SCENARIOS.md "Cluster-level", in the style of the MIT 6.824 3A/3B/3C
- * tests) for both protocols: whole ReplicatedLog replicas over @synod/transport-memory on virtual
+ * Cluster-level scenarios (the classic ones of etcd/raft and hashicorp/raft, in the style of the
+ * MIT 6.824 3A/3B/3C tests) for both protocols: whole ReplicatedLog replicas over @synod/transport-memory on virtual
  * time, invariants checked after every event, and at the end identical logs and state machines
  * with every acknowledged write present.
  */

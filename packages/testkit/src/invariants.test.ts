@@ -200,7 +200,7 @@ describe('renderTimeline', () => {
     const html = renderTimeline({ title: 'seed 1 & co', history: ops, events: [[3, 'crash n1']], highlight: new Set([1]), linearized: [0] });
     expect(html).toContain('<title>seed 1 &amp; co</title>');
     expect(html.match(/<rect /g)).toHaveLength(2);
-    expect(html).toContain('class="unknown  hl"');
+    expect(html).toContain('class="unknown hl"');
     expect(html).toContain('put(x, &lt;1&gt;)');
     expect(html).toContain('3 ms: crash n1');
     expect(html).toContain('#1 ');

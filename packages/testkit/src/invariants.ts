@@ -1,7 +1,7 @@
 /**
- * Protocol invariants checked by the simulator after every simulated event (DESIGN.md,
- * "Invariants"), from what replicas expose publicly: `status()`, the persisted storage (every
- * batch is observed) and the applied commands (through a recording state machine).
+ * Protocol invariants checked by the simulator after every simulated event, from what replicas
+ * expose publicly: `status()`, the persisted storage (every batch is observed) and the applied
+ * commands (through a recording state machine).
  *
  * Raft (Raft paper §5.2–§5.4, Figure 3): Election Safety (≤ 1 leader per term), Leader
  * Append-Only, Log Matching, Leader Completeness, State Machine Safety, commit only advances.

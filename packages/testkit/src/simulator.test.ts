@@ -129,6 +129,43 @@ describe.each(['raft', 'paxos'] as const)('%s under the full nemesis', (protocol
   });
 });
 
+describe('resolved options', () => {
+  it.each(['raft', 'paxos'] as const)('%s: the result carries every option with its default, JSON round-trips, and replays the run', async (protocol) => {
+    const r = await simulate({ seed: 77, protocol, ops: 60, reads: 'mixed', nemesis: { oneWay: false }, bugs: { staleReads: false }, trace: () => {} });
+    const o = r.options;
+    expect(o).toMatchObject({ seed: 77, protocol, nodes: 5, ops: 60, clients: 5, keys: 3, tickMs: 10, reads: 'mixed', requestTimeoutMs: 400, snapshotEntries: 40 });
+    expect(o).toMatchObject({ serialize: false, checkEveryEvent: true, maxLoadMs: 120_000, convergeMs: 30_000, resolveUnknown: true, durableStateChecks: true });
+    expect(o.bugs).toEqual({ forgetVote: false, staleReads: false });
+    // The nemesis: the one option given, every other default (lease reads narrow the clock rates).
+    expect(o.nemesis).toMatchObject({ oneWay: false, partitions: true, crashes: true, duplicates: true, electionStorms: false, clockRate: [0.96, 1.04], intervalMs: [50, 300], faultMs: [50, 600] });
+    if (protocol === 'raft') {
+      // The testkit's defaults on top of the core's (and leaseRead for lease reads).
+      expect(o.raftOptions).toMatchObject({ electionTicks: 10, heartbeatTicks: 1, trailingEntries: 8, leaseRead: true, preVote: true, checkQuorum: true });
+      expect(o.paxosOptions).toBeUndefined();
+    } else {
+      expect(o.paxosOptions).toMatchObject({ electionTicks: 10, heartbeatTicks: 1, leaseTicks: 9, checkQuorum: true });
+      expect(o.raftOptions).toBeUndefined();
+    }
+    expect('trace' in o).toBe(false);
+    // Plain data: a JSON round trip changes nothing.
+    const json = JSON.parse(JSON.stringify(o)) as typeof o;
+    expect(json).toStrictEqual(JSON.parse(JSON.stringify(json)));
+    expect(json).toEqual(o);
+    // And the options alone replay the run.
+    const again = await simulate(json);
+    expect(again.history).toEqual(r.history);
+    expect(again.nemesisLog).toEqual(r.nemesisLog);
+    expect(again.stats).toEqual(r.stats);
+    expect(again.options).toEqual(o);
+  });
+
+  it('the nemesis switched off is `false`', async () => {
+    const r = await simulate({ seed: 3, ops: 20, nemesis: false, bugs: { forgetVote: true } });
+    expect(r.options.nemesis).toBe(false);
+    expect(r.options.bugs).toEqual({ forgetVote: true, staleReads: false });
+  });
+});
+
 describe('regressions found by the simulator', () => {
   it.each([
     ['raft', 5],

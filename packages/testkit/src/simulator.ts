@@ -8,8 +8,8 @@
  */
 import { createRandom, type NodeId, NotLeaderError, SynodError, TimeoutError } from '@synod/log';
 import { decodeKvCommand, encodeKvCommand, type KvCommand, type KvQueryResult, type KvResult, toBytes, toText } from '@synod/kv';
-import type { PaxosOptions } from '@synod/paxos';
-import type { RaftOptions } from '@synod/raft';
+import { type PaxosOptions, type ResolvedPaxosOptions, resolveOptions as resolvePaxosOptions } from '@synod/paxos';
+import { type RaftOptions, type ResolvedRaftOptions, resolveRaftOptions } from '@synod/raft';
 import { type ProtocolName, SimCluster, type SimReplica } from './cluster.js';
 import { HistoryRecorder } from './history.js';
 import type { InvariantViolation } from './invariants.js';
@@ -127,6 +127,44 @@ export interface SimulationOptions {
   readonly trace?: (line: string) => void;
 }
 
+/**
+ * The options a run used, every default filled in (see {@link SimulationOptions} for the
+ * meaning and units of each field). Plain data: JSON-serializable (`trace` is left out), and
+ * `simulate(result.options)` replays the same run.
+ */
+export interface ResolvedSimulationOptions {
+  readonly seed: number;
+  readonly protocol: ProtocolName;
+  readonly nodes: number;
+  readonly ops: number;
+  readonly clients: number;
+  readonly keys: number;
+  /** ms per core tick. */
+  readonly tickMs: number;
+  readonly reads: 'linearizable' | 'lease' | 'mixed';
+  /** ms. */
+  readonly requestTimeoutMs: number;
+  readonly snapshotEntries: number;
+  readonly serialize: boolean;
+  readonly checkEveryEvent: boolean;
+  /** ms. */
+  readonly maxLoadMs: number;
+  /** ms. */
+  readonly convergeMs: number;
+  readonly resolveUnknown: boolean;
+  readonly durableStateChecks: boolean;
+  /** `false` when the nemesis is off, otherwise every nemesis option. */
+  readonly nemesis: Required<NemesisOptions> | false;
+  readonly bugs: Required<SimulationBugs>;
+  /** Raft runs only: the core's options in effect (`resolveRaftOptions` of `@synod/raft`). */
+  readonly raftOptions?: ResolvedRaftOptions;
+  /**
+   * Paxos runs only: the core's options in effect (`resolveOptions` of `@synod/paxos`; unset
+   * quorum sizes are left out).
+   */
+  readonly paxosOptions?: Partial<ResolvedPaxosOptions>;
+}
+
 /** Counters of one run. */
 export interface SimulationStats {
   /** Virtual time at the end, ms. */
@@ -158,6 +196,8 @@ export interface SimulationStats {
 export interface SimulationResult {
   readonly seed: number;
   readonly protocol: ProtocolName;
+  /** The options of the run with every default filled in (JSON-serializable, replayable). */
+  readonly options: ResolvedSimulationOptions;
   /** True when no invariant broke, the cluster converged and the history is linearizable. */
   readonly ok: boolean;
   /** The first broken invariant (including `convergence` when the cluster did not converge). */
@@ -198,6 +238,7 @@ class Simulation {
   private readonly o: Required<Omit<SimulationOptions, 'nemesis' | 'bugs' | 'trace' | 'raftOptions' | 'paxosOptions' | 'durableStateChecks' | 'serialize'>>;
   private readonly nemesis: Required<NemesisOptions> | null;
   private readonly bugs: SimulationBugs;
+  private readonly resolved: ResolvedSimulationOptions;
   private readonly trace: ((line: string) => void) | undefined;
   private readonly cluster: SimCluster;
   private readonly recorder = new HistoryRecorder<KvInput, KvOutput>();
@@ -250,6 +291,20 @@ class Simulation {
           };
     this.bugs = options.bugs ?? {};
     this.trace = options.trace;
+    const raftOptions =
+      this.o.protocol === 'raft'
+        ? resolveRaftOptions({ electionTicks: 10, heartbeatTicks: 1, trailingEntries: 8, ...(this.o.reads !== 'linearizable' ? { leaseRead: true } : {}), ...options.raftOptions })
+        : undefined;
+    const paxosOptions = this.o.protocol === 'paxos' ? resolvePaxosOptions({ electionTicks: 10, heartbeatTicks: 1, ...options.paxosOptions }) : undefined;
+    this.resolved = {
+      ...this.o,
+      serialize: options.serialize ?? false,
+      durableStateChecks: options.durableStateChecks ?? true,
+      nemesis: this.nemesis ?? false,
+      bugs: { forgetVote: this.bugs.forgetVote ?? false, staleReads: this.bugs.staleReads ?? false },
+      ...(raftOptions ? { raftOptions } : {}),
+      ...(paxosOptions ? { paxosOptions: withoutUndefined(paxosOptions) } : {}),
+    };
     this.cluster = new SimCluster({
       protocol: this.o.protocol,
       nodes: this.o.nodes,
@@ -258,14 +313,12 @@ class Simulation {
       requestTimeoutMs: this.o.requestTimeoutMs,
       snapshotEntries: this.o.snapshotEntries,
       checkEveryEvent: this.o.checkEveryEvent,
-      serialize: options.serialize ?? false,
-      durableStateChecks: options.durableStateChecks ?? true,
-      forgetVoteOnCrash: this.bugs.forgetVote ?? false,
+      serialize: this.resolved.serialize,
+      durableStateChecks: this.resolved.durableStateChecks,
+      forgetVoteOnCrash: this.resolved.bugs.forgetVote,
       onApply: (_node, index, command) => this.onApply(index, command),
-      ...(options.raftOptions || this.o.reads !== 'linearizable'
-        ? { raftOptions: { ...(this.o.reads !== 'linearizable' ? { leaseRead: true } : {}), ...options.raftOptions } }
-        : {}),
-      ...(options.paxosOptions ? { paxosOptions: options.paxosOptions } : {}),
+      ...(raftOptions ? { raftOptions } : {}),
+      ...(paxosOptions ? { paxosOptions } : {}),
     });
     this.keys = Array.from({ length: this.o.keys }, (_, i) => `k${i}`);
   }
@@ -803,6 +856,7 @@ class Simulation {
     return {
       seed: this.o.seed,
       protocol: this.o.protocol,
+      options: this.resolved,
       ok: !this.violation && linearizability === 'ok',
       ...(this.violation ? { violation: this.violation } : {}),
       linearizability,
@@ -813,6 +867,11 @@ class Simulation {
     };
   }
 
+}
+
+/** A copy of `o` without its `undefined` fields (so it survives a JSON round trip unchanged). */
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function errorName(err: unknown): string {
