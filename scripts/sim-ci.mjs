@@ -14,9 +14,10 @@ for (const protocol of ['raft', 'paxos']) {
   const r = spawnSync('node', args, { encoding: 'utf8' });
   process.stdout.write(r.stdout ?? '');
   process.stderr.write(r.stderr ?? '');
-  const m = /(\d+) passed, (\d+) failed/.exec(r.stdout ?? '');
-  let passed = m ? Number(m[1]) : 0;
-  let failed = m ? Number(m[2]) : 0;
+  const m = /([\d,]+) passed, ([\d,]+) failed/.exec(r.stdout ?? '');
+  const num = (s) => Number(s.replaceAll(',', ''));
+  let passed = m ? num(m[1]) : 0;
+  let failed = m ? num(m[2]) : 0;
   if (!m || (r.status !== 0 && failed === 0)) {
     // The simulator did not report (crash, bad arguments): count every seed as failed.
     failed = seeds;
