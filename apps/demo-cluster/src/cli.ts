@@ -2,10 +2,11 @@
 /**
  * `pnpm demo [--nodes 3] [--port 8080] [--data-dir .synod/demo] [--protocol raft|paxos]`:
  * starts the supervisor and the replicas, prints the URL, stays in the foreground. Ctrl-C or
- * SIGTERM stops every replica.
+ * SIGTERM stops every replica; so does the exit of the package manager that ran the script.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_OPTIONS, MAX_BODY_BYTES_LIMIT, MAX_COMMAND_BYTES, startDemo, type DemoProtocol, type RunningDemo } from './index.js';
+import { packageManagerAncestors, startedByPackageManager, watchParent } from './parent-watch.js';
 
 function int(min: number, max: number) {
   return (v: string): number => {
@@ -75,6 +76,13 @@ async function shutdown(signal: string): Promise<void> {
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGHUP', () => void shutdown('SIGHUP'));
+// Started by a package-manager script (`pnpm demo`)? A SIGTERM to pnpm is not forwarded to us:
+// stop as on SIGTERM when our parent (or the package manager above the script's shell) goes away.
+// Run directly (`node dist/cli.js`), nothing is watched.
+if (startedByPackageManager(process.env)) {
+  const ppid = process.ppid;
+  watchParent({ initialPpid: ppid, ancestors: packageManagerAncestors(ppid), onGone: (reason) => void shutdown(reason) });
+}
 // Whatever happens, never leave a replica behind.
 process.on('exit', () => demo?.supervisor.killAllNow());
 
