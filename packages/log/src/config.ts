@@ -112,11 +112,16 @@ export function writeConfiguration(w: BinaryWriter, config: Configuration): void
 
 /** Reads a configuration written by {@link writeConfiguration}; throws MalformedMessageError. */
 export function readConfiguration(r: BinaryReader): Configuration {
+  const readId = (): NodeId => {
+    const id = r.string();
+    if (!isValidNodeId(id)) throw new MalformedMessageError(`invalid node id ${JSON.stringify((id as string).slice(0, 80))} in a configuration`);
+    return id;
+  };
   const list = () => {
     const n = r.uvarint();
     if (n > r.remaining) throw new MalformedMessageError('configuration list longer than input');
     const out: NodeId[] = [];
-    for (let i = 0; i < n; i++) out.push(r.string());
+    for (let i = 0; i < n; i++) out.push(readId());
     return out;
   };
   const voters = list();
@@ -129,7 +134,7 @@ export function readConfiguration(r: BinaryReader): Configuration {
   let addresses: Record<NodeId, string> | undefined;
   for (let i = 0; i < na; i++) {
     addresses ??= {};
-    const id = r.string();
+    const id = readId();
     addresses[id] = r.string();
   }
   const config: { -readonly [K in keyof Configuration]: Configuration[K] } = { voters, learners };

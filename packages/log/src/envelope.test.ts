@@ -70,6 +70,15 @@ describe('parseCommandHeader (the allocation-free apply path)', () => {
         if (ok) expect(() => decodeCommand(bytes)).not.toThrow();
       }),
     );
+    // Found by this property: an origin that is not UTF-8, and a varint above 2^53, are refused
+    // by both the fast path and decodeCommand.
+    for (const bytes of [
+      Uint8Array.from([0, 1, 128, 0, 0, 0]),
+      Uint8Array.from([0, 1, 0x41, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0]),
+    ]) {
+      expect(parseCommandHeader(bytes, encodeOrigin('n1'), blank())).toBe(false);
+      expect(() => decodeCommand(bytes)).toThrow(MalformedMessageError);
+    }
     const full = encodeCommand({ kind: CommandKind.Session, origin: 'n1', originTag: 1, request: 2, time: 3, session: 4, seq: 5 }, new Uint8Array(0));
     for (let cut = 0; cut < full.length; cut++) expect(parseCommandHeader(full.subarray(0, cut), encodeOrigin('n1'), blank())).toBe(false);
   });

@@ -8,7 +8,7 @@
  * (kind = Session: session uvarint | seq uvarint) | (kind = CloseSession: session uvarint) |
  * command bytes (the rest).
  */
-import { BinaryReader, BinaryWriter, uvarintSize, writeUvarintAt } from './binary.js';
+import { BinaryReader, BinaryWriter, utf8Decode, uvarintSize, writeUvarintAt } from './binary.js';
 import { MalformedMessageError } from './errors.js';
 import type { NodeId } from './types.js';
 
@@ -147,6 +147,7 @@ export function parseCommandHeader(data: Uint8Array, origin: Uint8Array, out: Co
     if (b < 0x80) break;
     mul *= 0x80;
   }
+  if (len > Number.MAX_SAFE_INTEGER) return false;
   const start = pos - uvarintSize(len);
   const end = pos + len;
   if (end > n) return false;
@@ -155,6 +156,16 @@ export function parseCommandHeader(data: Uint8Array, origin: Uint8Array, out: Co
     for (let i = 0; i < origin.length; i++) {
       if (data[start + i] !== origin[i]) {
         mine = false;
+        break;
+      }
+    }
+  }
+  if (!mine) {
+    // Another proposer's origin: it must be valid UTF-8, as decodeCommand requires (ASCII, the
+    // common case, needs no decoding).
+    for (let i = start; i < end; i++) {
+      if (data[i]! >= 0x80) {
+        if (!isUtf8(data.subarray(start, end))) return false;
         break;
       }
     }
@@ -172,6 +183,7 @@ export function parseCommandHeader(data: Uint8Array, origin: Uint8Array, out: Co
       if (b < 0x80) break;
       m *= 0x80;
     }
+    if (v > Number.MAX_SAFE_INTEGER) return false; // as BinaryReader.uvarint refuses it
     vals[f] = v;
   }
   out.kind = kind as CommandKind;
@@ -186,6 +198,15 @@ export function parseCommandHeader(data: Uint8Array, origin: Uint8Array, out: Co
 }
 
 const scratch: number[] = [0, 0, 0, 0, 0];
+
+function isUtf8(b: Uint8Array): boolean {
+  try {
+    utf8Decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Decodes {@link encodeCommand}'s output. Throws {@link MalformedMessageError}. */
 export function decodeCommand(data: Uint8Array): CommandEnvelope {

@@ -19,6 +19,7 @@ export type SynodErrorCode =
   | 'SESSION_EXPIRED'
   | 'STALE_SEQUENCE'
   | 'STORAGE_FAILED'
+  | 'STATE_MACHINE_FAILED'
   | 'MALFORMED_MESSAGE'
   | 'INVALID_ARGUMENT'
   | 'COMMAND_TOO_LARGE'
@@ -121,6 +122,18 @@ export class StaleSequenceError extends SynodError {
 export class StorageError extends SynodError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORAGE_FAILED', message, options);
+  }
+}
+
+/**
+ * The state machine threw (in `apply`, `snapshot`, `restore`, `encodeResult` or
+ * `decodeResult`), or a snapshot could not be decoded. Replicas could diverge, so the replica
+ * stops (fail-stop, like {@link StorageError}); the proposal whose command threw is rejected
+ * with this error. A state machine should return an error result instead of throwing.
+ */
+export class StateMachineError extends SynodError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STATE_MACHINE_FAILED', message, options);
   }
 }
 

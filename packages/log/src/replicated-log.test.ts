@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { utf8Decode, utf8Encode } from './binary.js';
-import { CommandTooLargeError, InvalidArgumentError, InvalidConfigurationError, NotLeaderError, SessionExpiredError, StaleSequenceError, StoppedError, StorageError, TimeoutError } from './errors.js';
+import { CommandTooLargeError, InvalidArgumentError, InvalidConfigurationError, NotLeaderError, SessionExpiredError, StaleSequenceError, StateMachineError, StoppedError, StorageError, type SynodError, TimeoutError, UnsupportedError } from './errors.js';
 import { MemoryStorage } from './memory-storage.js';
 import { ReplicatedLog } from './replicated-log.js';
 import { VirtualScheduler } from './scheduler.js';
@@ -8,7 +8,7 @@ import type { StateMachine } from './state-machine.js';
 import type { Transport } from './transport.js';
 import { soloProtocol } from './testing/solo.js';
 import type { ConsensusProtocol, Message } from './core.js';
-import type { PersistBatch } from './types.js';
+import { EntryType, type PersistBatch } from './types.js';
 
 const enc = { encode: utf8Encode };
 const dec = { decode: utf8Decode };
@@ -448,5 +448,169 @@ describe('ReplicatedLog runtime (driven by the solo protocol)', () => {
     expect(() => new ReplicatedLog({ ...base, id: 'bad id' })).toThrow(InvalidConfigurationError);
     expect(() => new ReplicatedLog({ ...base, id: 'n1', tickMs: 0 })).toThrow(InvalidConfigurationError);
     expect(() => new ReplicatedLog({ ...base, id: 'n1', requestTimeoutMs: -5 })).toThrow(InvalidConfigurationError);
+  });
+});
+
+describe('ReplicatedLog fail-stop and input checks', () => {
+  function withFatal(opts: Parameters<typeof setup>[0] = {}) {
+    const fatal: SynodError[] = [];
+    const scheduler = new VirtualScheduler(1_000_000);
+    const storage = opts.storage ?? new MemoryStorage();
+    const sm = opts.sm ?? new Counter();
+    const log = new ReplicatedLog({
+      id: 'n1', protocol: opts.protocol ?? soloProtocol(), storage, transport: nullTransport('n1'), stateMachine: sm,
+      bootstrap: ['n1'], scheduler, seed: 1, snapshotThreshold: { entries: opts.snapshotEntries ?? 0 },
+      onFatal: (e) => fatal.push(e),
+    });
+    return { scheduler, storage, sm, log, fatal };
+  }
+
+  it('a state machine whose apply throws: its proposal rejects with StateMachineError and the replica stops', async () => {
+    const sm = new Counter();
+    const apply = sm.apply.bind(sm);
+    sm.apply = (cmd, ctx) => {
+      if (dec.decode(cmd) === 'boom') throw new Error('bad command');
+      return apply(cmd, ctx);
+    };
+    const { scheduler, log, fatal } = withFatal({ sm });
+    await log.start();
+    expect(await settle(scheduler, log.propose(enc.encode('add:1')))).toBe(1);
+    const err = await settle(scheduler, log.propose(enc.encode('boom'))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StateMachineError);
+    expect((err as StateMachineError).code).toBe('STATE_MACHINE_FAILED');
+    expect(fatal.map((e) => e.code)).toEqual(['STATE_MACHINE_FAILED']);
+    expect(log.status().stopped).toBe(true);
+    await expect(log.propose(enc.encode('add:1'))).rejects.toBeInstanceOf(StateMachineError);
+  });
+
+  it('a state machine whose snapshot() throws stops the replica through onFatal (no unhandled rejection)', async () => {
+    const sm = new Counter();
+    sm.snapshot = () => {
+      throw new Error('cannot serialize');
+    };
+    const { scheduler, log, fatal } = withFatal({ sm, snapshotEntries: 2 });
+    await log.start();
+    const results = [log.propose(enc.encode('add:1')), log.propose(enc.encode('add:2')), log.propose(enc.encode('add:3'))].map((p) => p.catch((e: unknown) => e));
+    await settle(scheduler, Promise.all(results));
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toBeInstanceOf(StateMachineError);
+    expect(fatal[0]!.message).toMatch(/snapshot/);
+    expect(log.status().stopped).toBe(true);
+  });
+
+  it('a received snapshot that cannot be restored stops the replica without persisting it', async () => {
+    const base = soloProtocol();
+    let inject = false;
+    const poisoning: ConsensusProtocol<Message> = {
+      name: 'poison', codec: base.codec,
+      create(init) {
+        const core = base.create(init);
+        const ready = core.ready.bind(core);
+        const hasReady = core.hasReady.bind(core);
+        core.hasReady = () => inject || hasReady();
+        core.ready = () => {
+          const rd = ready();
+          if (!inject) return rd;
+          inject = false;
+          const config = { voters: ['n1'], learners: [] };
+          return { ...rd, snapshot: { meta: { index: 1000, term: 1, config }, data: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]) } };
+        };
+        return core;
+      },
+    };
+    const { scheduler, storage, log, fatal } = withFatal({ protocol: poisoning });
+    await log.start();
+    expect(await settle(scheduler, log.propose(enc.encode('add:4')))).toBe(4);
+    inject = true;
+    await settle(scheduler, log.propose(enc.encode('add:1')).catch((e: unknown) => e));
+    expect(fatal.map((e) => e.code)).toEqual(['STATE_MACHINE_FAILED']);
+    expect(storage.load().snapshot).toBeNull(); // the durable state is intact: a restart works
+    await log.stop();
+    const again = setup({ storage: storage.reopen() });
+    await again.log.start();
+    expect(await settle(again.scheduler, again.log.read('total'))).toBe(4);
+  });
+
+  it('openSession needs a state machine with encodeResult/decodeResult (UnsupportedError up front)', async () => {
+    const c = new Counter();
+    const sm: StateMachine<number, 'total', number> = { apply: c.apply.bind(c), query: c.query.bind(c), snapshot: c.snapshot.bind(c), restore: c.restore.bind(c) };
+    const { log } = withFatal({ sm: sm as Counter });
+    await log.start();
+    await expect(log.openSession()).rejects.toBeInstanceOf(UnsupportedError);
+  });
+
+  it('refuses a stored state whose commit index is beyond the stored log, or whose entries are out of order', async () => {
+    const bad = new MemoryStorage();
+    bad.persist({ hardState: { term: 1, vote: null, commit: 50 }, truncateFrom: null, compactTo: null, snapshot: null, entries: [{ index: 1, term: 1, type: EntryType.NoOp, data: new Uint8Array(0) }] });
+    await expect(setup({ storage: bad }).log.start()).rejects.toThrow(/commit index 50 is beyond the stored log/);
+    const fine = new MemoryStorage();
+    fine.persist({ hardState: { term: 1, vote: null, commit: 1 }, truncateFrom: null, compactTo: null, snapshot: null, entries: [{ index: 1, term: 1, type: EntryType.NoOp, data: new Uint8Array(0) }] });
+    await expect(setup({ storage: fine }).log.start()).resolves.toBeUndefined();
+    const unordered = { load: () => ({ hardState: { term: 1, vote: null, commit: 0 }, snapshot: null, entries: [{ index: 2, term: 1, type: EntryType.NoOp, data: new Uint8Array(0) }, { index: 2, term: 1, type: EntryType.NoOp, data: new Uint8Array(0) }] }), persist() {}, close() {} };
+    const l = new ReplicatedLog({ id: 'n1', protocol: soloProtocol(), storage: unordered, transport: nullTransport('n1'), stateMachine: new Counter(), scheduler: new VirtualScheduler() });
+    await expect(l.start()).rejects.toBeInstanceOf(StorageError);
+  });
+
+  it('refuses options that cannot work with InvalidConfigurationError at construction', () => {
+    const base = { id: 'n1', protocol: soloProtocol(), storage: new MemoryStorage(), transport: nullTransport('n1'), stateMachine: new Counter() };
+    const bad: Record<string, unknown>[] = [
+      { tickMs: 3e9 }, // above 2^31-1 ms: a real timer would fire at once
+      { tickMs: 1e-9 },
+      { tickMs: '100' },
+      { requestTimeoutMs: 3e9 },
+      { stateMachine: null },
+      { storage: undefined },
+      { protocol: {} },
+      { transport: nullTransport('n2') },
+      { seed: Number.NaN },
+      { seed: 'abc' },
+      { bootstrap: 'n1' },
+      { bootstrap: { voters: 'n1' } },
+      { bootstrap: ['n1', 'n1'] },
+      { bootstrap: ['bad id'] },
+    ];
+    for (const b of bad) {
+      expect(() => new ReplicatedLog({ ...base, ...b } as never), JSON.stringify(b)).toThrow(InvalidConfigurationError);
+    }
+    expect(() => new ReplicatedLog({ ...base, tickMs: '100' } as never)).toThrow(/got "100"/);
+    // A Configuration without learners is fine (learners default to none).
+    expect(() => new ReplicatedLog({ ...base, bootstrap: { voters: ['n1'] } } as never)).not.toThrow();
+  });
+
+  it('stop() waits for an asynchronous persist in progress before closing the storage', async () => {
+    const events: string[] = [];
+    const storage = new MemoryStorage();
+    const persist = storage.persist.bind(storage);
+    const scheduler = new VirtualScheduler(0);
+    let slow = false;
+    storage.persist = (b: PersistBatch) => {
+      if (!slow) return persist(b);
+      events.push('persist-start');
+      return new Promise<void>((resolve) => {
+        scheduler.setTimer(50, () => {
+          persist(b);
+          events.push('persist-end');
+          resolve();
+        });
+      });
+    };
+    const close = storage.close.bind(storage);
+    storage.close = () => {
+      events.push('close');
+      close();
+    };
+    const log = new ReplicatedLog({ id: 'n1', protocol: soloProtocol(), storage, transport: nullTransport('n1'), stateMachine: new Counter(), bootstrap: ['n1'], scheduler, seed: 1 });
+    await log.start();
+    expect(await settle(scheduler, log.propose(enc.encode('add:1')))).toBe(1); // leading, idle
+    slow = true;
+    void log.propose(enc.encode('add:1')).catch(() => {});
+    for (let i = 0; i < 20 && events.length === 0; i++) {
+      scheduler.advance(1);
+      for (let j = 0; j < 4; j++) await Promise.resolve();
+    }
+    expect(events).toEqual(['persist-start']);
+    const stopped = log.stop();
+    await settle(scheduler, stopped);
+    expect(events).toEqual(['persist-start', 'persist-end', 'close']);
   });
 });

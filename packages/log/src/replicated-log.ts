@@ -17,6 +17,7 @@ import {
   InvalidConfigurationError,
   SessionExpiredError,
   StaleSequenceError,
+  StateMachineError,
   StoppedError,
   StorageError,
   SynodError,
@@ -270,6 +271,8 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private durableHard: HardState | null = null;
   /** A commit-only hard state not yet persisted (see toBatch). */
   private deferredHard: HardState | null = null;
+  /** The asynchronous persist in progress, if any (stop() waits for it before closing). */
+  private persisting: Promise<void> | null = null;
   private readonly drainFn = () => {
     this.drainScheduled = false;
     void this.drain();
@@ -277,11 +280,14 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
 
   /** Validates options; throws InvalidConfigurationError. Call {@link start} to run. */
   constructor(options: ReplicatedLogOptions<Result, Query, QueryResult>) {
+    if (options === null || typeof options !== 'object') throw new InvalidConfigurationError('options must be an object');
     if (!isValidNodeId(options.id)) throw new InvalidConfigurationError(`invalid node id ${JSON.stringify(options.id)}`);
-    const pos = (v: number | undefined, name: string, dflt: number, allowZero = false) => {
-      const x = v ?? dflt;
-      if (!Number.isFinite(x) || x < 0 || (!allowZero && x === 0)) {
-        throw new InvalidConfigurationError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${x}`);
+    validateComponents(options);
+    const pos = (v: number | undefined, name: string, dflt: number, allowZero = false, min = 0, max = Number.MAX_SAFE_INTEGER) => {
+      const x: unknown = v ?? dflt;
+      if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (!allowZero && x === 0) || (x !== 0 && x < min) || x > max) {
+        const range = min > 0 ? `in [${min}, ${max}]` : allowZero ? `non-negative, at most ${max}` : `positive, at most ${max}`;
+        throw new InvalidConfigurationError(`${name} must be a number ${range}, got ${typeof x === 'string' ? JSON.stringify(x) : String(x)}`);
       }
       return x;
     };
@@ -289,8 +295,9 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     this.id = options.id;
     this.scheduler = options.scheduler ?? realScheduler;
     this.sm = options.stateMachine;
-    this.tickMs = pos(options.tickMs, 'tickMs', 100);
-    this.timeoutMs = pos(options.requestTimeoutMs, 'requestTimeoutMs', 5000);
+    // Timers longer than 2^31-1 ms fire at once in Node and browsers: refuse them.
+    this.tickMs = pos(options.tickMs, 'tickMs', 100, false, 1, MAX_TIMEOUT_MS);
+    this.timeoutMs = pos(options.requestTimeoutMs, 'requestTimeoutMs', 5000, false, 0, MAX_TIMEOUT_MS);
     this.snapshotEntries = pos(options.snapshotThreshold?.entries, 'snapshotThreshold.entries', 10_000, true);
     this.snapshotBytes = pos(options.snapshotThreshold?.bytes, 'snapshotThreshold.bytes', 64 * 1024 * 1024);
     this.sessionTimeoutMs = pos(options.sessionTimeoutMs, 'sessionTimeoutMs', 3_600_000);
@@ -306,14 +313,23 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     if (this.started) throw new InvalidArgumentError('ReplicatedLog already started');
     this.started = true;
     const state = await this.opts.storage.load();
+    checkLoadedState(state);
     this.durableHard = state.hardState;
     this.originTag = this.opts.seed === undefined ? randomTag() : seededTag(this.opts.seed, this.id, this.scheduler.now(), state);
     if (state.snapshot) {
-      this.restoreSnapshot(state.snapshot);
+      try {
+        this.restoreSnapshot(state.snapshot);
+      } catch (err) {
+        throw asStateMachineError('restoring the stored snapshot failed', err);
+      }
     }
     const bootstrap = this.opts.bootstrap;
     const config: Configuration | undefined =
-      bootstrap === undefined ? undefined : Array.isArray(bootstrap) ? { voters: [...(bootstrap as NodeId[])], learners: [] } : (bootstrap as Configuration);
+      bootstrap === undefined
+        ? undefined
+        : Array.isArray(bootstrap)
+          ? { voters: [...(bootstrap as NodeId[])], learners: [] }
+          : { ...(bootstrap as Configuration), learners: (bootstrap as Configuration).learners ?? [] };
     const seed = this.opts.seed ?? randomUint32();
     this.core = this.opts.protocol.create({
       id: this.id,
@@ -371,6 +387,9 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   openSession(options?: { timeoutMs?: number }): Promise<number> {
     return guard(() => {
       const core = this.requireCore();
+      if (typeof this.sm.encodeResult !== 'function' || typeof this.sm.decodeResult !== 'function') {
+        throw new UnsupportedError('sessions need stateMachine.encodeResult and decodeResult (cached results travel in snapshots)');
+      }
       return this.submit(core, CommandKind.OpenSession, new Uint8Array(0), 0, 0, checkTimeout(options?.timeoutMs)) as Promise<number>;
     });
   }
@@ -541,6 +560,8 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     try {
       await this.opts.transport.close();
     } finally {
+      // An asynchronous persist still running must finish before the storage closes.
+      while (this.persisting) await this.persisting.catch(() => {});
       await this.opts.storage.close();
     }
   }
@@ -656,34 +677,43 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     const core = this.core;
     if (!core) return;
     this.draining = true;
+    let stage = 'the protocol core';
     try {
       while (!this.stopped && core.hasReady()) {
+        stage = 'the protocol core';
         const rd = core.ready();
         const batch = this.toBatch(rd);
+        // A snapshot received from the leader is restored before it is persisted: one this
+        // runtime or state machine cannot restore (e.g. a newer version's) stops the replica
+        // without replacing its durable state, so it can still restart.
+        stage = 'restoring a received snapshot';
+        if (rd.snapshot && rd.snapshot.meta.index > this.applied) this.restoreSnapshot(rd.snapshot);
+        stage = 'sending';
         const early = rd.sendBeforePersist === true && rd.messages.length > 0;
         if (early) this.opts.transport.send(rd.messages);
         if (batch) {
           if (!(await this.persist(batch))) return;
         }
         if (!early && rd.messages.length > 0) this.opts.transport.send(rd.messages);
-        if (rd.snapshot && rd.snapshot.meta.index > this.applied) this.restoreSnapshot(rd.snapshot);
-        try {
-          for (const e of rd.committed) this.applyEntry(e);
-        } catch (err) {
-          // A state machine must not throw (DESIGN: return an error result instead); replicas
-          // could diverge, so stop this one.
-          this.failFatal(new StorageError(`state machine apply threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
-          return;
-        }
+        // A state machine must not throw (return an error result instead): replicas could
+        // diverge, so any throw below stops this replica (fail-stop).
+        stage = 'applying committed entries';
+        for (const e of rd.committed) this.applyEntry(e);
+        stage = 'the protocol core';
         for (const r of rd.reads) this.onReadState(r);
         if (rd.committed.length > 0) this.serveReads();
         core.advance(rd);
         if (rd.snapshot || rd.entries.some((e) => e.type === EntryType.Config) || rd.committed.some((e) => e.type === EntryType.Config)) {
           this.syncAddresses();
         }
+        stage = 'taking a snapshot';
         this.maybeSnapshot(core);
         if (this.waiters.size > 0) for (const w of [...this.waiters]) if (w.check()) this.waiters.delete(w);
       }
+    } catch (err) {
+      // Nothing may escape as an unhandled rejection, and a half-processed Ready cannot be
+      // retried: stop this replica (fail-stop), reported through onFatal.
+      this.failFatal(stage === 'the protocol core' || stage === 'sending' ? asStorageError(`${stage} threw`, err) : asStateMachineError(`${stage} failed`, err));
     } finally {
       this.draining = false;
     }
@@ -715,7 +745,14 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private async persist(batch: PersistBatch): Promise<boolean> {
     try {
       const p = this.opts.storage.persist(batch);
-      if (p) await p;
+      if (p) {
+        this.persisting = Promise.resolve(p);
+        try {
+          await p;
+        } finally {
+          this.persisting = null;
+        }
+      }
     } catch (err) {
       this.failFatal(new StorageError(`persist failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
       return false;
@@ -742,6 +779,17 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private applyCommand(e: Entry, payloadOffset: number): Result {
     this.applyContext.index = e.index;
     return this.sm.apply(e.data.subarray(payloadOffset), this.applyContext);
+  }
+
+  /** Applies a command; if the state machine throws, its proposer learns why, then the replica stops. */
+  private applyOrReject(e: Entry, payloadOffset: number, pending: PendingProposal | undefined): Result {
+    try {
+      return this.applyCommand(e, payloadOffset);
+    } catch (err) {
+      const error = asStateMachineError(`state machine apply threw at index ${e.index}`, err);
+      pending?.reject(error);
+      throw error;
+    }
   }
 
   private applyEntry(e: Entry): void {
@@ -780,7 +828,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     }
     switch (env.kind) {
       case CommandKind.Plain: {
-        const result = this.applyCommand(e, env.payloadOffset);
+        const result = this.applyOrReject(e, env.payloadOffset, pending);
         pending?.resolve(result);
         break;
       }
@@ -809,7 +857,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
           if (pending) pending.resolve(this.cachedResult(s));
           break;
         }
-        const result = this.applyCommand(e, env.payloadOffset);
+        const result = this.applyOrReject(e, env.payloadOffset, pending);
         s.lastSeq = env.seq;
         s.raw = result;
         s.result = null;
@@ -920,7 +968,7 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   private restoreSnapshot(snap: Snapshot): void {
     const r = new BinaryReader(snap.data);
     const magic = r.uvarint();
-    if (magic !== SNAPSHOT_MAGIC && magic !== SNAPSHOT_MAGIC_V1) throw new StorageError('snapshot was not written by this runtime');
+    if (magic !== SNAPSHOT_MAGIC && magic !== SNAPSHOT_MAGIC_V1) throw new StateMachineError('snapshot was not written by this runtime (unknown format)');
     this.logTime = r.uvarint();
     const n = r.uvarint();
     this.sessions.clear();
@@ -991,6 +1039,77 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   }
 }
 
+
+/** Wraps what a state machine (or snapshot decoding) threw; a StateMachineError passes through. */
+function asStateMachineError(what: string, err: unknown): StateMachineError {
+  if (err instanceof StateMachineError) return err;
+  return new StateMachineError(`${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+/** Wraps what the core or transport threw in a StorageError-like fail-stop error; a SynodError passes through. */
+function asStorageError(what: string, err: unknown): SynodError {
+  if (err instanceof SynodError) return err;
+  return new StorageError(`${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+/**
+ * Refuses a loaded state that cannot be right (etcd refuses a commit index outside its log the
+ * same way): a commit beyond the last stored entry or snapshot, or entries not strictly
+ * ascending. Throws {@link StorageError}.
+ */
+function checkLoadedState(state: PersistedState): void {
+  const hs = state.hardState;
+  if (!hs || !Number.isSafeInteger(hs.term) || hs.term < 0 || !Number.isSafeInteger(hs.commit) || hs.commit < 0) {
+    throw new StorageError('stored hard state is invalid');
+  }
+  // Entries at or below the snapshot may remain (a storage need not drop them when a snapshot
+  // is installed without compaction); the cores skip them.
+  let prev = 0;
+  for (const e of state.entries) {
+    if (!Number.isSafeInteger(e.index) || e.index <= prev) throw new StorageError(`stored log is out of order: entry ${e.index} after ${prev}`);
+    prev = e.index;
+  }
+  const last = Math.max(prev, state.snapshot?.meta.index ?? 0);
+  if (hs.commit > last) {
+    throw new StorageError(`stored commit index ${hs.commit} is beyond the stored log (last index ${last}): the storage lost entries`);
+  }
+}
+
+/** Checks the pluggable parts' shapes so a wrong option fails at construction, not later. */
+function validateComponents(o: ReplicatedLogOptions<unknown, unknown, unknown>): void {
+  const fns = (what: string, v: unknown, names: readonly string[]) => {
+    if (v === null || typeof v !== 'object') throw new InvalidConfigurationError(`${what} is required`);
+    for (const n of names) {
+      if (typeof (v as Record<string, unknown>)[n] !== 'function') throw new InvalidConfigurationError(`${what}.${n} must be a function`);
+    }
+  };
+  fns('protocol', o.protocol, ['create']);
+  if (o.protocol.codec === null || typeof o.protocol.codec !== 'object') throw new InvalidConfigurationError('protocol.codec is required');
+  fns('storage', o.storage, ['load', 'persist', 'close']);
+  fns('transport', o.transport, ['start', 'send', 'close']);
+  fns('stateMachine', o.stateMachine, ['apply', 'query', 'snapshot', 'restore']);
+  if (o.transport.id !== undefined && o.transport.id !== o.id) {
+    throw new InvalidConfigurationError(`transport id ${JSON.stringify(o.transport.id)} differs from the replica id ${JSON.stringify(o.id)}`);
+  }
+  if (o.seed !== undefined && (typeof o.seed !== 'number' || !Number.isFinite(o.seed))) {
+    throw new InvalidConfigurationError(`seed must be a finite number, got ${String(o.seed)}`);
+  }
+  if (o.onFatal !== undefined && typeof o.onFatal !== 'function') throw new InvalidConfigurationError('onFatal must be a function');
+  const b: unknown = o.bootstrap;
+  if (b === undefined) return;
+  const ids = (what: string, v: unknown, required: boolean) => {
+    if (v === undefined && !required) return;
+    if (!Array.isArray(v) || !v.every(isValidNodeId)) throw new InvalidConfigurationError(`${what} must be an array of node ids`);
+    if (new Set(v).size !== v.length) throw new InvalidConfigurationError(`${what} has a duplicate id`);
+  };
+  if (Array.isArray(b)) ids('bootstrap', b, true);
+  else if (b !== null && typeof b === 'object') {
+    const c = b as Configuration;
+    ids('bootstrap.voters', c.voters, true);
+    ids('bootstrap.learners', c.learners, false);
+    ids('bootstrap.outgoingVoters', c.outgoingVoters, false);
+  } else throw new InvalidConfigurationError('bootstrap must be an array of node ids or a Configuration');
+}
 
 /** Runs `fn`, turning a synchronous throw into a rejected promise (public methods never throw). */
 function guard<T>(fn: () => Promise<T>): Promise<T> {
