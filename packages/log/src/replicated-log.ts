@@ -85,7 +85,7 @@ export interface ReplicatedLogOptions<Result = unknown, Query = unknown, QueryRe
   readonly maxCommandBytes?: number;
   /** Seed of the core's PRNG. Default: random. Set it to replay a run. */
   readonly seed?: number;
-  /** Called once if the replica stops on a fatal error (storage failure). */
+  /** Called once if the replica stops on a fatal error: `StorageError` or `StateMachineError` (fail-stop). */
   readonly onFatal?: (err: SynodError) => void;
 }
 
