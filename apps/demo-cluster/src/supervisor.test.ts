@@ -533,6 +533,34 @@ describe('Supervisor: client sessions (fake replicas)', () => {
     expect(proposals(n1).at(-1)).toEqual({ id: 2, seq: 1 });
   }, 30_000);
 
+  it('retries in a fresh session when the session expired before the write, never after an unknown outcome', async () => {
+    const sup = await makeSupervisor({ requestTimeoutMs: 5000 });
+    lead(sup, 'n1', 2);
+    const n1 = sup.fake('n1');
+    let nextSession = 1;
+    const answers: ('expired' | 'timeout' | 'ok')[] = ['expired', 'ok'];
+    n1.script = async (op) => {
+      if (op.kind === 'openSession') return nextSession++;
+      const a = answers.shift() ?? 'ok';
+      if (a === 'expired') throw new ReplicaError('n1', { name: 'SessionExpiredError', code: 'SESSION_EXPIRED', message: 'session expired' });
+      if (a === 'timeout') throw new ReplicaError('n1', { name: 'TimeoutError', code: 'TIMEOUT', message: 'timed out' });
+      return { index: 3, existed: false, leader: 'n1' };
+    };
+    await sup.write(put('a')); // expired at once: nothing of this write entered the log
+    expect(proposals(n1)).toEqual([
+      { id: 1, seq: 1 },
+      { id: 2, seq: 1 },
+    ]);
+    // A first attempt times out (it may have been applied), the retry finds the session expired:
+    // the outcome is unknown, so no fresh session may apply it again.
+    answers.push('timeout', 'expired');
+    const err = (await sup.write(put('b')).catch((e: unknown) => e)) as GatewayError;
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err.code).toBe('SESSION_EXPIRED');
+    expect(err.extra.outcomeUnknown).toBe(true);
+    expect(proposals(n1).filter((p) => p?.id === 3)).toEqual([]);
+  }, 30_000);
+
   it('reuses the session after NO_LEADER (nothing was sent)', async () => {
     const sup = await makeSupervisor({ requestTimeoutMs: 300 });
     lead(sup, 'n1', 2);

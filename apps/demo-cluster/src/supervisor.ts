@@ -445,15 +445,21 @@ export class Supervisor {
             return { ...res, node: h.id };
           },
           (err) => {
-            if (outcomeUnknown(err)) unknown = true;
+            // SESSION_EXPIRED is definite for that attempt (applied as a no-op refusal).
+            if (outcomeUnknown(err) && err.code !== 'SESSION_EXPIRED') unknown = true;
           },
         );
         this.releaseSession(session);
         return out;
       } catch (err) {
         const code = err instanceof GatewayError ? err.code : null;
-        // An expired session never applied the command, so retrying in a fresh one is safe.
-        if (code === 'SESSION_EXPIRED' && Date.now() < deadline) continue;
+        // A session that expired before any attempt of this write could have entered the log
+        // never applied it: retrying in a fresh session is safe. After an attempt whose
+        // outcome is unknown it may have applied (then expired): retrying could apply it twice.
+        if (code === 'SESSION_EXPIRED' && !unknown && Date.now() < deadline) continue;
+        if (code === 'SESSION_EXPIRED' && unknown) {
+          throw new GatewayError(503, 'SESSION_EXPIRED', 'the session expired after an attempt whose outcome is unknown: the write may or may not have been applied', { outcomeUnknown: true });
+        }
         if (!unknown && code !== null && code !== 'SESSION_EXPIRED' && code !== 'STALE_SEQUENCE') this.releaseSession(session);
         throw err;
       }
