@@ -9,6 +9,7 @@ export {
   APPLICATION_ID,
   ENTRY_CHUNK,
   type SqliteStorageOptions,
+  type SqliteStorageIdentity,
   type SqliteStorageStats,
   type SqliteStorageErrorReason,
   type SqliteSynchronous,

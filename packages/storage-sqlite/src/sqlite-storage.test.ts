@@ -197,6 +197,16 @@ describe('SqliteStorage bad input', () => {
     ['hard state with a non-string vote', { hardState: { term: 1, vote: 7 as unknown as string, commit: 0 } }],
     ['snapshot without bytes', { snapshot: { meta: { index: 1, term: 1, config: { voters: ['a'], learners: [] } }, data: null as unknown as Uint8Array } }],
     ['snapshot without config', { snapshot: { meta: { index: 1, term: 1, config: null as never }, data: new Uint8Array() } }],
+    // Shapes that used to reach SQLite or the encoder and fail there (reason io, or a load that fails later).
+    ['snapshot config with numeric voters', { snapshot: { meta: { index: 1, term: 1, config: { voters: [1, 2] as never, learners: [] } }, data: new Uint8Array() } }],
+    ['snapshot config with invalid node ids', { snapshot: { meta: { index: 1, term: 1, config: { voters: ['a b', ''], learners: [] } }, data: new Uint8Array() } }],
+    ['snapshot config with a numeric learner', { snapshot: { meta: { index: 1, term: 1, config: { voters: ['a'], learners: [3] as never } }, data: new Uint8Array() } }],
+    ['snapshot config with non-array outgoingVoters', { snapshot: { meta: { index: 1, term: 1, config: { voters: ['a'], learners: [], outgoingVoters: 'b' as never } }, data: new Uint8Array() } }],
+    ['snapshot config with a non-string address', { snapshot: { meta: { index: 1, term: 1, config: { voters: ['a'], learners: [], addresses: { a: 7 as never } } }, data: new Uint8Array() } }],
+    ['snapshot without meta', { snapshot: { data: new Uint8Array() } as never }],
+    ['entries not an array', { entries: { 0: entry(3, 1) } as never }],
+    ['a null entry', { entries: [entry(3, 1), null as never] }],
+    ['hard state not an object', { hardState: 'term 3' as never }],
   ];
 
   for (const [name, bad] of invalid) {
@@ -411,7 +421,7 @@ describe('SqliteStorage bad input', () => {
     const path = join(tempDir(), 'a.db');
     SqliteStorage.open(path).close();
     const db = new Database(path);
-    db.prepare('INSERT INTO entries VALUES (?, ?, 0, x\'00\')').run(BigInt(2) ** BigInt(60), 1);
+    db.prepare('INSERT INTO entries (idx, term, type, data) VALUES (?, ?, 0, x\'00\')').run(BigInt(2) ** BigInt(60), 1);
     db.close();
     const s = SqliteStorage.open(path);
     expect(reasonOf(() => s.load())).toBe('corrupt');

@@ -12,16 +12,22 @@
  * as synod's with `PRAGMA application_id` = {@link APPLICATION_ID}):
  *
  * ```sql
- * entries    (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL)
- * hard_state (id INTEGER PRIMARY KEY CHECK (id = 0), term INTEGER NOT NULL, vote TEXT, commit_index INTEGER NOT NULL)
- * snapshot   (id INTEGER PRIMARY KEY CHECK (id = 0), idx INTEGER NOT NULL, term INTEGER NOT NULL, config BLOB NOT NULL, data BLOB NOT NULL)
+ * entries    (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER)
+ * hard_state (id INTEGER PRIMARY KEY CHECK (id = 0), term INTEGER NOT NULL, vote TEXT, commit_index INTEGER NOT NULL, crc INTEGER)
+ * snapshot   (id INTEGER PRIMARY KEY CHECK (id = 0), idx INTEGER NOT NULL, term INTEGER NOT NULL, config BLOB NOT NULL, data BLOB NOT NULL, crc INTEGER)
+ * meta       (key TEXT PRIMARY KEY, value TEXT NOT NULL)
  * ```
  *
  * `snapshot.config` is the snapshot's configuration encoded with `writeConfiguration` from
- * `@synod/log`.
+ * `@synod/log`. `crc` is the row's CRC-32 (see `checksum.ts`), verified by `load()`; it is NULL
+ * (not verified) in rows written before the column existed. The `crc` columns and the `meta`
+ * table (the file's {@link SqliteStorageIdentity}: keys `cluster_id`, `protocol`, `node_id`) were
+ * added to schema version 1 without changing its number: opening an older file adds them, and
+ * older builds ignore them.
  */
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { entryChecksum, hardStateChecksum, snapshotChecksum } from './checksum.js';
 import {
   BinaryReader,
   BinaryWriter,
@@ -31,6 +37,7 @@ import {
   type EntryType,
   type HardState,
   InvalidArgumentError,
+  isValidNodeId,
   type PersistBatch,
   type PersistedState,
   type Snapshot,
@@ -58,11 +65,25 @@ export const ENTRY_CHUNK = 64;
  * - `locked`: another connection (usually another process) holds the database;
  * - `missing`: with `create: false`, the file does not exist, is empty (0 bytes) or holds no
  *   synod schema yet: the replica's durable state is gone (see {@link SqliteStorageOptions.create});
- * - `corrupt`: the database holds values this package never writes (e.g. integers above 2^53-1);
+ * - `corrupt`: the database holds values this package never writes (e.g. integers above 2^53-1),
+ *   a row whose checksum does not match its content, or a synod schema with a table or column
+ *   missing or renamed;
+ * - `mismatch`: the file belongs to another cluster, protocol or node than the
+ *   {@link SqliteStorageOptions.identity} given (the message names the field, the stored value and
+ *   the given value); nothing was written;
  * - `closed`: the storage was used after {@link SqliteStorage.close};
  * - `io`: any other SQLite failure (disk full, I/O error, permissions...).
  */
-export type SqliteStorageErrorReason = 'not-a-database' | 'foreign-database' | 'newer-schema' | 'locked' | 'missing' | 'corrupt' | 'closed' | 'io';
+export type SqliteStorageErrorReason =
+  | 'not-a-database'
+  | 'foreign-database'
+  | 'newer-schema'
+  | 'locked'
+  | 'missing'
+  | 'corrupt'
+  | 'mismatch'
+  | 'closed'
+  | 'io';
 
 /**
  * The typed error of this package: a {@link StorageError} (code `STORAGE_FAILED`) with a
@@ -88,6 +109,19 @@ export class SqliteStorageError extends StorageError {
  *   forgets a vote or an acknowledged entry can break consensus safety.
  */
 export type SqliteSynchronous = 'full' | 'extra' | 'normal';
+
+/**
+ * Who a database file belongs to, stored in the file's `meta` table and checked on open (see
+ * {@link SqliteStorageOptions.identity}). Each field is a string of 1..256 characters.
+ */
+export interface SqliteStorageIdentity {
+  /** The cluster the replica belongs to (e.g. a name or UUID chosen when the cluster was created). */
+  readonly clusterId?: string;
+  /** The consensus protocol that wrote the file, e.g. `'raft'` or `'paxos'`: their logs and hard states are not interchangeable. */
+  readonly protocol?: string;
+  /** The replica's node id. */
+  readonly nodeId?: string;
+}
 
 /** Options of {@link SqliteStorage}. */
 export interface SqliteStorageOptions {
@@ -121,6 +155,20 @@ export interface SqliteStorageOptions {
   readonly walAutocheckpointPages?: number;
   /** SQLite page cache size in KiB (`PRAGMA cache_size = -N`). Default 16384 (16 MiB). */
   readonly cacheSizeKiB?: number;
+  /**
+   * Who this file belongs to. On open, each given field is compared with the value stored in the
+   * file: a field the file does not store yet (a new file, or one written before identities
+   * existed) is stored, in the same transaction that creates or confirms the schema; a stored
+   * value that differs makes the constructor throw {@link SqliteStorageError} with reason
+   * `mismatch` (the message names the field, the stored and the given value), and nothing is
+   * written. Fields not given are neither checked nor stored. Default none (no check).
+   *
+   * This refuses a replica started on another cluster's file (same node id, copied or
+   * misconfigured data directory), on a file written by the other protocol, or on another
+   * node's file: any of these would let it vote and campaign with state it never had (a higher
+   * term from the other cluster can make it leader and overwrite this cluster's log).
+   */
+  readonly identity?: SqliteStorageIdentity;
 }
 
 /** Counters and sizes reported by {@link SqliteStorage.stats}. */
@@ -147,27 +195,56 @@ export interface SqliteStorageStats {
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
+/** The schema of a new file. */
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS entries (
+CREATE TABLE entries (
   idx  INTEGER PRIMARY KEY,
   term INTEGER NOT NULL,
   type INTEGER NOT NULL,
-  data BLOB    NOT NULL
+  data BLOB    NOT NULL,
+  crc  INTEGER
 );
-CREATE TABLE IF NOT EXISTS hard_state (
+CREATE TABLE hard_state (
   id           INTEGER PRIMARY KEY CHECK (id = 0),
   term         INTEGER NOT NULL,
   vote         TEXT,
-  commit_index INTEGER NOT NULL
+  commit_index INTEGER NOT NULL,
+  crc          INTEGER
 );
-CREATE TABLE IF NOT EXISTS snapshot (
+CREATE TABLE snapshot (
   id     INTEGER PRIMARY KEY CHECK (id = 0),
   idx    INTEGER NOT NULL,
   term   INTEGER NOT NULL,
   config BLOB    NOT NULL,
-  data   BLOB    NOT NULL
+  data   BLOB    NOT NULL,
+  crc    INTEGER
 );
 `;
+
+const META_SCHEMA = `
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`;
+
+/**
+ * The tables and columns this package reads and writes, with the primary key of each. An
+ * existing synod file must have all of them (the `crc` columns and `meta` are added when
+ * missing: files from before they existed).
+ */
+const REQUIRED_TABLES: Readonly<Record<string, { readonly columns: readonly string[]; readonly pk: string }>> = {
+  entries: { columns: ['idx', 'term', 'type', 'data'], pk: 'idx' },
+  hard_state: { columns: ['id', 'term', 'vote', 'commit_index'], pk: 'id' },
+  snapshot: { columns: ['id', 'idx', 'term', 'config', 'data'], pk: 'id' },
+};
+
+/** Identity fields and their keys in the `meta` table. */
+const IDENTITY_KEYS = [
+  ['clusterId', 'cluster_id'],
+  ['protocol', 'protocol'],
+  ['nodeId', 'node_id'],
+] as const;
 
 type Row = unknown[];
 
@@ -177,8 +254,9 @@ type Row = unknown[];
  * replica; by default it holds an exclusive lock on the file.
  *
  * Errors: the constructor throws {@link SqliteStorageError} (`not-a-database`,
- * `foreign-database`, `newer-schema`, `locked`, `missing` with `create: false`, `io`) and {@link InvalidArgumentError} for bad
- * options. `persist` throws {@link InvalidArgumentError} for an invalid batch (nothing is
+ * `foreign-database`, `newer-schema`, `corrupt` for a damaged schema, `mismatch` for another
+ * identity, `locked`, `missing` with `create: false`, `io`) and {@link InvalidArgumentError} for
+ * bad options. `load` throws `corrupt` for a row that does not match its checksum. `persist` throws {@link InvalidArgumentError} for an invalid batch (nothing is
  * written) and {@link SqliteStorageError} (`io`) if SQLite fails (the transaction is rolled
  * back). Any method after `close()` throws {@link SqliteStorageError} (`closed`).
  *
@@ -193,6 +271,11 @@ type Row = unknown[];
 export class SqliteStorage implements Storage {
   /** The database file path. */
   readonly path: string;
+  /**
+   * The identity stored in the file after open (the given fields included): only the fields it
+   * holds. Empty for a file opened without `identity` that never had one.
+   */
+  readonly identity: SqliteStorageIdentity;
   private db: Database.Database | null;
   private readonly insertOne: Database.Statement;
   private readonly insertChunk: Database.Statement;
@@ -201,7 +284,7 @@ export class SqliteStorage implements Storage {
   private readonly putHardState: Database.Statement;
   private readonly putSnapshot: Database.Statement;
   private readonly tx: (batch: PersistBatch) => void;
-  private readonly chunkParams: unknown[] = new Array(ENTRY_CHUNK * 4);
+  private readonly chunkParams: unknown[] = new Array(ENTRY_CHUNK * 5);
   private persists = 0;
   private entriesWritten = 0;
   private bytesWritten = 0;
@@ -221,15 +304,15 @@ export class SqliteStorage implements Storage {
       throw translate(err, `cannot open ${o.path}`);
     }
     try {
-      initialize(db, o);
-      this.insertOne = db.prepare('INSERT OR REPLACE INTO entries (idx, term, type, data) VALUES (?, ?, ?, ?)');
+      this.identity = initialize(db, o);
+      this.insertOne = db.prepare('INSERT OR REPLACE INTO entries (idx, term, type, data, crc) VALUES (?, ?, ?, ?, ?)');
       this.insertChunk = db.prepare(
-        `INSERT OR REPLACE INTO entries (idx, term, type, data) VALUES ${Array.from({ length: ENTRY_CHUNK }, () => '(?, ?, ?, ?)').join(', ')}`,
+        `INSERT OR REPLACE INTO entries (idx, term, type, data, crc) VALUES ${Array.from({ length: ENTRY_CHUNK }, () => '(?, ?, ?, ?, ?)').join(', ')}`,
       );
       this.truncateStmt = db.prepare('DELETE FROM entries WHERE idx >= ?');
       this.compactStmt = db.prepare('DELETE FROM entries WHERE idx <= ?');
-      this.putHardState = db.prepare('INSERT OR REPLACE INTO hard_state (id, term, vote, commit_index) VALUES (0, ?, ?, ?)');
-      this.putSnapshot = db.prepare('INSERT OR REPLACE INTO snapshot (id, idx, term, config, data) VALUES (0, ?, ?, ?, ?)');
+      this.putHardState = db.prepare('INSERT OR REPLACE INTO hard_state (id, term, vote, commit_index, crc) VALUES (0, ?, ?, ?, ?)');
+      this.putSnapshot = db.prepare('INSERT OR REPLACE INTO snapshot (id, idx, term, config, data, crc) VALUES (0, ?, ?, ?, ?, ?)');
       this.tx = db.transaction((batch: PersistBatch) => this.write(batch));
     } catch (err) {
       db.close();
@@ -246,36 +329,44 @@ export class SqliteStorage implements Storage {
   /**
    * Reads the persisted state: the hard state (or the empty one), the snapshot (or `null`), and
    * the stored entries above the snapshot index, ascending. Entry and snapshot `data` are fresh
-   * `Uint8Array`s owned by the caller. Throws {@link SqliteStorageError} (`closed`, `corrupt`, `io`).
+   * `Uint8Array`s owned by the caller. Every row read is checked against its stored CRC-32
+   * (rows written before checksums existed have none and are not checked). Throws
+   * {@link SqliteStorageError} (`closed`, `corrupt` for a value this package never writes or a
+   * checksum mismatch, `io`).
    */
   load(): PersistedState {
     const db = this.requireOpen();
     try {
-      const hsRow = db.prepare('SELECT term, vote, commit_index FROM hard_state WHERE id = 0').raw(true).get() as Row | undefined;
+      const hsRow = db.prepare('SELECT term, vote, commit_index, crc FROM hard_state WHERE id = 0').raw(true).get() as Row | undefined;
       let hardState: HardState = EMPTY_HARD_STATE;
       if (hsRow) {
         const vote = hsRow[1];
         if (vote !== null && typeof vote !== 'string') throw corrupt('hard_state.vote is not text');
         hardState = { term: safeInt(hsRow[0], 'hard_state.term'), vote, commit: safeInt(hsRow[2], 'hard_state.commit_index') };
+        checkCrc(hsRow[3], () => hardStateChecksum(hardState.term, hardState.vote, hardState.commit), 'the hard state');
       }
-      const snapRow = db.prepare('SELECT idx, term, config, data FROM snapshot WHERE id = 0').raw(true).get() as Row | undefined;
+      const snapRow = db.prepare('SELECT idx, term, config, data, crc FROM snapshot WHERE id = 0').raw(true).get() as Row | undefined;
       let snapshot: Snapshot | null = null;
       if (snapRow) {
-        snapshot = {
-          meta: { index: safeInt(snapRow[0], 'snapshot.idx'), term: safeInt(snapRow[1], 'snapshot.term'), config: decodeConfig(snapRow[2]) },
-          data: bytes(snapRow[3], 'snapshot.data'),
-        };
+        const index = safeInt(snapRow[0], 'snapshot.idx');
+        const term = safeInt(snapRow[1], 'snapshot.term');
+        const configBytes = bytes(snapRow[2], 'snapshot.config');
+        const data = bytes(snapRow[3], 'snapshot.data');
+        checkCrc(snapRow[4], () => snapshotChecksum(index, term, configBytes, data), `the snapshot at index ${index}`);
+        snapshot = { meta: { index, term, config: decodeConfig(configBytes) }, data };
       }
       const from = snapshot ? snapshot.meta.index : 0;
       const entries: Entry[] = [];
-      const rows = db.prepare('SELECT idx, term, type, data FROM entries WHERE idx > ? ORDER BY idx').raw(true).iterate(from) as IterableIterator<Row>;
+      const rows = db.prepare('SELECT idx, term, type, data, crc FROM entries WHERE idx > ? ORDER BY idx').raw(true).iterate(from) as IterableIterator<Row>;
       for (const r of rows) {
-        entries.push({
+        const e: Entry = {
           index: safeInt(r[0], 'entries.idx'),
           term: safeInt(r[1], 'entries.term'),
           type: entryType(r[2]),
           data: bytes(r[3], 'entries.data'),
-        });
+        };
+        if (r[4] !== null) checkCrc(r[4], () => entryChecksum(e.index, e.term, e.type, e.data), `entry ${e.index}`);
+        entries.push(e);
       }
       return { hardState, snapshot, entries };
     } catch (err) {
@@ -286,9 +377,9 @@ export class SqliteStorage implements Storage {
   /**
    * Applies one batch in one transaction, in the order `truncateFrom`, `compactTo`,
    * `snapshot`, `entries` (upsert by index), `hardState`, and returns once it is durable (one
-   * WAL fsync with `synchronous=full`). The batch is validated first (`validateBatch` from
-   * `@synod/log` plus vote, entry type and snapshot checks): an invalid batch throws
-   * {@link InvalidArgumentError} and writes nothing. A SQLite failure rolls the transaction
+   * WAL fsync with `synchronous=full`). The batch is validated first (its shape, `validateBatch`
+   * from `@synod/log`, votes, entry types, snapshot bytes and configuration): an invalid batch
+   * throws {@link InvalidArgumentError} and writes nothing. Each row is stored with its CRC-32. A SQLite failure rolls the transaction
    * back and throws {@link SqliteStorageError}.
    */
   persist(batch: PersistBatch): void {
@@ -386,7 +477,9 @@ export class SqliteStorage implements Storage {
     if (snap) {
       const w = new BinaryWriter(64);
       writeConfiguration(w, snap.meta.config);
-      this.putSnapshot.run(snap.meta.index, snap.meta.term, w.finish(), snap.data);
+      const config = w.finish();
+      const { index, term } = snap.meta;
+      this.putSnapshot.run(index, term, config, snap.data, snapshotChecksum(index, term, config, snap.data));
     }
     const entries = batch.entries;
     if (entries && entries.length > 0) {
@@ -397,25 +490,26 @@ export class SqliteStorage implements Storage {
       for (; i + ENTRY_CHUNK <= n; i += ENTRY_CHUNK) {
         for (let j = 0; j < ENTRY_CHUNK; j++) {
           const e = entries[i + j]!;
-          const p = j * 4;
+          const p = j * 5;
           params[p] = e.index;
           params[p + 1] = e.term;
           params[p + 2] = e.type;
           params[p + 3] = e.data;
+          params[p + 4] = entryChecksum(e.index, e.term, e.type, e.data);
           bytes += e.data.length;
         }
         this.insertChunk.run(params);
       }
       for (; i < n; i++) {
         const e = entries[i]!;
-        this.insertOne.run(e.index, e.term, e.type, e.data);
+        this.insertOne.run(e.index, e.term, e.type, e.data, entryChecksum(e.index, e.term, e.type, e.data));
         bytes += e.data.length;
       }
       this.entriesWritten += n;
       this.bytesWritten += bytes;
     }
     const hs = batch.hardState;
-    if (hs) this.putHardState.run(hs.term, hs.vote, hs.commit);
+    if (hs) this.putHardState.run(hs.term, hs.vote, hs.commit, hardStateChecksum(hs.term, hs.vote, hs.commit));
   }
 }
 
@@ -427,6 +521,7 @@ interface NormalizedOptions {
   busyTimeoutMs: number;
   walAutocheckpointPages: number;
   cacheSizeKiB: number;
+  identity: SqliteStorageIdentity;
 }
 
 function normalizeOptions(options: SqliteStorageOptions): NormalizedOptions {
@@ -450,22 +545,44 @@ function normalizeOptions(options: SqliteStorageOptions): NormalizedOptions {
     busyTimeoutMs: nonNegInt(options.busyTimeoutMs, 'busyTimeoutMs', 0),
     walAutocheckpointPages: nonNegInt(options.walAutocheckpointPages, 'walAutocheckpointPages', 1000),
     cacheSizeKiB: nonNegInt(options.cacheSizeKiB, 'cacheSizeKiB', 16 * 1024),
+    identity: normalizeIdentity(options.identity),
   };
 }
 
-/** Sets pragmas, checks the file is a synod database of a known schema, creates the schema. */
-function initialize(db: Database.Database, o: NormalizedOptions): void {
+function normalizeIdentity(identity: SqliteStorageIdentity | undefined): SqliteStorageIdentity {
+  if (identity === undefined) return {};
+  if (identity === null || typeof identity !== 'object') throw new InvalidArgumentError('SqliteStorage: identity must be an object');
+  const out: { -readonly [K in keyof SqliteStorageIdentity]: string } = {};
+  for (const [field] of IDENTITY_KEYS) {
+    const v: unknown = identity[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v.length === 0 || v.length > 256) {
+      throw new InvalidArgumentError(`SqliteStorage: identity.${field} must be a string of 1..256 characters, got ${JSON.stringify(v)}`);
+    }
+    out[field] = v;
+  }
+  return out;
+}
+
+/**
+ * Sets pragmas, checks the file is a synod database of a known, intact schema and belongs to
+ * the given identity, creates (or completes) the schema and stores missing identity fields.
+ * Returns the identity the file holds afterwards. Every check runs before the first write.
+ */
+function initialize(db: Database.Database, o: NormalizedOptions): SqliteStorageIdentity {
   // locking_mode must be set before the first access so that WAL mode keeps its index in heap
   // memory (no -shm file) and the lock is held from the first write on.
   if (o.exclusive) db.pragma('locking_mode = EXCLUSIVE');
   // The first real read: fails with SQLITE_NOTADB on a file that is not a database.
   const appId = db.pragma('application_id', { simple: true }) as number;
   const version = db.pragma('user_version', { simple: true }) as number;
+  let fresh = false;
   if (appId === 0 && version === 0) {
     const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get() as number;
     if (tables > 0) throw new SqliteStorageError('foreign-database', `${o.path} is an SQLite database that was not created by synod`);
     // Checked before anything below writes to the file.
     if (!o.create) throw missing(o.path, 'holds no synod schema yet');
+    fresh = true;
   } else if (appId !== APPLICATION_ID) {
     throw new SqliteStorageError('foreign-database', `${o.path} is an SQLite database of another application (application_id ${appId})`);
   } else if (version > SCHEMA_VERSION) {
@@ -474,6 +591,12 @@ function initialize(db: Database.Database, o: NormalizedOptions): void {
       `${o.path} has schema version ${version}, newer than ${SCHEMA_VERSION} which this version of @synod/storage-sqlite understands; upgrade the package`,
     );
   }
+  // Read-only checks first, so that a damaged or foreign file is reported as such (not as an
+  // I/O error on a read-only file) and is never written to.
+  if (!fresh) {
+    checkSchema(db, o.path);
+    checkIdentity(readIdentity(db), o.identity, o.path);
+  }
   const mode = db.pragma('journal_mode = WAL', { simple: true }) as string;
   if (mode !== 'wal' && mode !== 'memory') throw new SqliteStorageError('io', `${o.path}: could not enable WAL mode (got ${mode})`);
   db.pragma(`synchronous = ${o.synchronous.toUpperCase()}`);
@@ -481,12 +604,95 @@ function initialize(db: Database.Database, o: NormalizedOptions): void {
   db.pragma(`cache_size = -${o.cacheSizeKiB}`);
   db.pragma('foreign_keys = OFF');
   // Creating (or confirming) the schema is a write: with exclusive locking it takes the lock
-  // that is then held until close.
+  // that is then held until close. The checks are repeated under that lock (authoritative when
+  // another connection could have written in between, i.e. with exclusive: false).
+  let identity: SqliteStorageIdentity = {};
   db.transaction(() => {
-    db.exec(SCHEMA);
+    if (fresh) {
+      db.exec(SCHEMA);
+    } else {
+      checkSchema(db, o.path);
+      // Files from before checksums: add the columns (NULL, not verified, in existing rows).
+      for (const table of Object.keys(REQUIRED_TABLES)) {
+        if (!columnsOf(db, table).some((c) => c.name === 'crc')) db.exec(`ALTER TABLE ${table} ADD COLUMN crc INTEGER`);
+      }
+    }
+    if (!tableExists(db, 'meta')) db.exec(META_SCHEMA);
+    const stored = readIdentity(db);
+    checkIdentity(stored, o.identity, o.path);
+    const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+    for (const [field, key] of IDENTITY_KEYS) {
+      const given = o.identity[field];
+      if (given !== undefined && stored[field] === undefined) put.run(key, given);
+    }
+    identity = Object.freeze({ ...stored, ...o.identity });
     if (appId === 0) db.pragma(`application_id = ${APPLICATION_ID}`);
     if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
+  return identity;
+}
+
+interface ColumnInfo {
+  name: string;
+  pk: number;
+}
+
+function columnsOf(db: Database.Database, table: string): ColumnInfo[] {
+  return db.prepare('SELECT name, pk FROM pragma_table_info(?)').all(table) as ColumnInfo[];
+}
+
+function tableExists(db: Database.Database, table: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").pluck().get(table) !== undefined;
+}
+
+/**
+ * Checks that an existing synod file has every table and column this package uses (a dropped
+ * table or a renamed column would otherwise read as an empty log next to a hard state that says
+ * otherwise). Throws {@link SqliteStorageError} `corrupt`.
+ */
+function checkSchema(db: Database.Database, path: string): void {
+  const tables: [string, { readonly columns: readonly string[]; readonly pk: string }][] = Object.entries(REQUIRED_TABLES);
+  if (tableExists(db, 'meta')) tables.push(['meta', { columns: ['key', 'value'], pk: 'key' }]);
+  for (const [table, spec] of tables) {
+    const cols = columnsOf(db, table);
+    if (cols.length === 0) throw corrupt(`${path} is a synod database (schema version 1) without its table ${table}: it was altered outside synod`);
+    const names = new Set(cols.map((c) => c.name));
+    for (const c of spec.columns) {
+      if (!names.has(c)) throw corrupt(`${path}: table ${table} has no column ${c} (it has ${[...names].join(', ')}): it was altered outside synod`);
+    }
+    const pk = cols.filter((c) => c.pk > 0).map((c) => c.name);
+    if (pk.length !== 1 || pk[0] !== spec.pk) throw corrupt(`${path}: the primary key of table ${table} is not ${spec.pk}: it was altered outside synod`);
+  }
+}
+
+/** The identity stored in the file (no `meta` table: none). Throws `corrupt` on a non-text value. */
+function readIdentity(db: Database.Database): SqliteStorageIdentity {
+  if (!tableExists(db, 'meta')) return {};
+  const rows = db.prepare('SELECT key, value FROM meta').raw(true).all() as Row[];
+  const byKey = new Map(rows.map((r) => [r[0], r[1]]));
+  const out: { -readonly [K in keyof SqliteStorageIdentity]: string } = {};
+  for (const [field, key] of IDENTITY_KEYS) {
+    const v = byKey.get(key);
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw corrupt(`meta.${key} is not text`);
+    out[field] = v;
+  }
+  return out;
+}
+
+/** Throws {@link SqliteStorageError} `mismatch` if a given field differs from the stored one. */
+function checkIdentity(stored: SqliteStorageIdentity, given: SqliteStorageIdentity, path: string): void {
+  for (const [field] of IDENTITY_KEYS) {
+    const g = given[field];
+    const st = stored[field];
+    if (g === undefined || st === undefined || g === st) continue;
+    throw new SqliteStorageError(
+      'mismatch',
+      `${path} belongs to ${field} ${JSON.stringify(st)}, but ${field} ${JSON.stringify(g)} was given: refusing to open it ` +
+        '(a replica on another cluster\'s, protocol\'s or node\'s data would vote and campaign with state it never had). ' +
+        'Point the replica at its own data directory; nothing was written.',
+    );
+  }
 }
 
 /**
@@ -518,22 +724,64 @@ function needsWrite(b: PersistBatch): boolean {
   return b.truncateFrom != null || b.compactTo != null || !!b.snapshot || !!b.hardState || (b.entries !== undefined && b.entries.length > 0);
 }
 
-/** `validateBatch` from @synod/log plus what this schema needs. Throws InvalidArgumentError. */
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/**
+ * The batch's shape, `validateBatch` from @synod/log, and what this schema needs (votes, entry
+ * types, snapshot bytes, a configuration that `readConfiguration` can read back). Throws
+ * InvalidArgumentError; runs before anything is written.
+ */
 function validate(batch: PersistBatch): void {
-  if (!batch || typeof batch !== 'object') throw new InvalidArgumentError('persist needs a batch object');
+  const raw: unknown = batch;
+  if (!isObject(raw)) throw new InvalidArgumentError('persist needs a batch object');
+  const { entries, hardState: hs, snapshot: snap } = raw;
+  if (entries != null) {
+    if (!Array.isArray(entries)) throw new InvalidArgumentError('batch.entries must be an array');
+    for (const e of entries) if (!isObject(e)) throw new InvalidArgumentError('every entry must be an object');
+  }
+  if (hs != null && !isObject(hs)) throw new InvalidArgumentError('batch.hardState must be an object');
+  if (snap != null && (!isObject(snap) || !isObject(snap.meta))) throw new InvalidArgumentError('batch.snapshot must be an object with meta');
   validateBatch(batch);
-  const hs = batch.hardState;
-  if (hs && hs.vote !== null && typeof hs.vote !== 'string') throw new InvalidArgumentError('hardState.vote must be a string or null');
+  if (batch.hardState) {
+    const vote: unknown = batch.hardState.vote;
+    if (vote !== null && typeof vote !== 'string') throw new InvalidArgumentError('hardState.vote must be a string or null');
+  }
   if (batch.entries) {
     for (const e of batch.entries) {
       if (!Number.isInteger(e.type) || e.type < 0 || e.type > 255) throw new InvalidArgumentError(`entry.type must be an integer 0..255, got ${e.type}`);
     }
   }
-  const snap = batch.snapshot;
-  if (snap) {
-    if (!(snap.data instanceof Uint8Array)) throw new InvalidArgumentError('snapshot.data must be a Uint8Array');
-    const c = snap.meta.config as Configuration | undefined;
-    if (!c || !Array.isArray(c.voters) || !Array.isArray(c.learners)) throw new InvalidArgumentError('snapshot.meta.config must be a Configuration');
+  if (batch.snapshot) {
+    if (!(batch.snapshot.data instanceof Uint8Array)) throw new InvalidArgumentError('snapshot.data must be a Uint8Array');
+    validateConfigShape(batch.snapshot.meta.config);
+  }
+}
+
+/**
+ * A snapshot configuration must be storable and readable back: `voters` and `learners` arrays
+ * (and `outgoingVoters` if present) of valid node ids (`isValidNodeId`), `addresses` (if
+ * present) a record of valid node id to string. Throws InvalidArgumentError.
+ */
+function validateConfigShape(c: unknown): void {
+  if (!isObject(c)) throw new InvalidArgumentError('snapshot.meta.config must be a Configuration');
+  const ids = (v: unknown, what: string, optional: boolean) => {
+    if (v === undefined && optional) return;
+    if (!Array.isArray(v)) throw new InvalidArgumentError(`snapshot.meta.config.${what} must be an array of node ids`);
+    for (const id of v) {
+      if (!isValidNodeId(id)) throw new InvalidArgumentError(`snapshot.meta.config.${what} holds an invalid node id: ${JSON.stringify(id)}`);
+    }
+  };
+  ids(c.voters, 'voters', false);
+  ids(c.learners, 'learners', false);
+  ids(c.outgoingVoters, 'outgoingVoters', true);
+  const addrs = c.addresses;
+  if (addrs !== undefined) {
+    if (!isObject(addrs)) throw new InvalidArgumentError('snapshot.meta.config.addresses must be a record of node id to address');
+    for (const [id, a] of Object.entries(addrs)) {
+      if (!isValidNodeId(id) || typeof a !== 'string') {
+        throw new InvalidArgumentError(`snapshot.meta.config.addresses holds an invalid entry: ${JSON.stringify(id)} -> ${JSON.stringify(a)}`);
+      }
+    }
   }
 }
 
@@ -553,8 +801,7 @@ function bytes(v: unknown, what: string): Uint8Array {
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
-function decodeConfig(v: unknown): Configuration {
-  const b = bytes(v, 'snapshot.config');
+function decodeConfig(b: Uint8Array): Configuration {
   try {
     const r = new BinaryReader(b);
     const c = readConfiguration(r);
@@ -562,6 +809,19 @@ function decodeConfig(v: unknown): Configuration {
     return c;
   } catch (err) {
     throw new SqliteStorageError('corrupt', `snapshot.config does not decode: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Compares a stored `crc` (NULL: written before checksums, not checked) with the row's checksum. */
+function checkCrc(stored: unknown, compute: () => number, what: string): void {
+  if (stored === null) return;
+  if (typeof stored !== 'number' || !Number.isInteger(stored) || stored < 0 || stored > 0xffffffff) throw corrupt(`the checksum of ${what} is invalid: ${String(stored)}`);
+  const actual = compute();
+  if (actual !== stored) {
+    throw corrupt(
+      `${what} does not match its checksum (stored 0x${stored.toString(16).padStart(8, '0')}, computed 0x${actual.toString(16).padStart(8, '0')}): ` +
+        'the file was corrupted on disk or altered outside synod',
+    );
   }
 }
 
