@@ -297,6 +297,49 @@ describe('Gateway (fake supervisor)', () => {
   });
 });
 
+describe('Gateway: Expect headers and a graceful close (fake supervisor)', () => {
+  it('refuses an over-limit body announced with Expect: 100-continue before the upload (no 100 Continue)', async () => {
+    const gw = new Gateway(new FakeSupervisor() as unknown as Supervisor);
+    const base = (await gw.listen(0, '127.0.0.1')).replace(/\/$/, '');
+    try {
+      const a = await rawSocket(base, 'PUT /kv/big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000000\r\n\r\n');
+      expect(a.status).toBe(413);
+      expect(a.headers).not.toContain('100 Continue');
+      expect(JSON.parse(a.body).code).toBe('PAYLOAD_TOO_LARGE');
+      const b = await rawSocket(base, 'GET /kv/a HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\nConnection: close\r\n\r\n');
+      expect(b.status).toBe(417);
+      expect(JSON.parse(b.body)).toMatchObject({ code: 'EXPECTATION_FAILED', error: expect.stringContaining('bogus') });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('lets a request in progress finish when it closes', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    class Slow extends FakeSupervisor {
+      entered = false;
+      override async write(op: KvOperation, node?: string) {
+        this.entered = true;
+        await gate;
+        return super.write(op, node);
+      }
+    }
+    const sup = new Slow();
+    const gw = new Gateway(sup as unknown as Supervisor);
+    const base = (await gw.listen(0, '127.0.0.1')).replace(/\/$/, '');
+    const answer = raw(base, 'PUT', '/kv/late', 'v');
+    for (let i = 0; i < 1000 && !sup.entered; i++) await new Promise((r) => setTimeout(r, 5)); // the request reached the handler
+    expect(sup.entered).toBe(true);
+    const closing = gw.close(10_000);
+    release();
+    const a = await answer;
+    await closing;
+    expect(a.status).toBe(200);
+    expect(a.headers.connection).toBe('close');
+  });
+});
+
 describe('Gateway timeouts (fake supervisor)', () => {
   const sup = new FakeSupervisor();
   const gw = new Gateway(sup as unknown as Supervisor, { requestTimeoutMs: 1000, headersTimeoutMs: 1000 });

@@ -214,6 +214,24 @@ export class Gateway {
       (req, res) => void this.dispatch(req, res),
     );
     server.keepAliveTimeout = 5000;
+    // `Expect: 100-continue`: refuse a declared body over the limit before the client uploads
+    // it (no 100 Continue), otherwise continue as usual. Any other expectation: 417 with a reason.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      const declared = Number(req.headers['content-length']);
+      const limit = this.sup.options.maxBodyBytes;
+      if (Number.isFinite(declared) && declared > limit) {
+        res.setHeader('connection', 'close');
+        sendError(res, new GatewayError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes (--max-body-bytes)`));
+        req.resume();
+        return;
+      }
+      res.writeContinue();
+      void this.dispatch(req, res);
+    });
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      sendError(res, new GatewayError(417, 'EXPECTATION_FAILED', `unsupported Expect header ${JSON.stringify(String(req.headers.expect ?? '').slice(0, 100))}; only 100-continue is supported`));
+    });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
     // CONNECT (proxy tunnels) is a request Node hands to 'connect' listeners only; without one
     // it closes the socket without an answer.
@@ -244,18 +262,49 @@ export class Gateway {
     socket.end(rawJsonAnswer(status, code, message));
   }
 
-  /** Stops accepting connections and closes idle ones. */
-  async close(): Promise<void> {
+  /**
+   * Stops accepting connections, closes idle ones, lets requests in progress finish (up to
+   * `graceMs`, default 3000 ms; they get `connection: close`), then closes what is left.
+   */
+  async close(graceMs = 3000): Promise<void> {
     const s = this.server;
     if (!s) return;
     this.server = null;
-    await new Promise<void>((r) => {
-      s.close(() => r());
-      s.closeAllConnections();
-    });
+    this.closing = true;
+    const closed = new Promise<void>((r) => s.close(() => r()));
+    s.closeIdleConnections();
+    if (this.inFlight > 0) {
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, graceMs);
+        this.onIdle = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+    }
+    s.closeAllConnections();
+    await closed;
   }
 
+  private closing = false;
+  private inFlight = 0;
+  private onIdle: (() => void) | null = null;
+
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.inFlight++;
+    if (this.closing) res.setHeader('connection', 'close');
+    try {
+      await this.route(req, res);
+    } finally {
+      if (--this.inFlight === 0 && this.onIdle) {
+        const f = this.onIdle;
+        this.onIdle = null;
+        f();
+      }
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = splitTarget(req.url ?? '');
     const shown = (req.url ?? '').slice(0, 200);
     if (!target) {
