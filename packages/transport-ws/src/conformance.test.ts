@@ -35,3 +35,4 @@ function harness(extra: Partial<WebSocketTransportOptions> = {}): () => Transpor
 
 transportConformance('websocket', harness());
 transportConformance('websocket (auth token, small frames)', harness({ authToken: 's3cret', maxFrameBytes: 512 * 1024 }));
+transportConformance('websocket (cluster id, few pending handshakes)', harness({ clusterId: 'conformance', authToken: 's3cret', maxPendingHandshakes: 2 }));

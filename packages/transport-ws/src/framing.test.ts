@@ -2,32 +2,62 @@ import { BinaryWriter, MalformedMessageError, type MessageCodec } from '@synod/l
 import { type TestMessage, testCodec, testMessage } from '@synod/log/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBatch, decodeHello, encodeBatch, encodeHello, FrameType, sealBatch, uvarintLength } from './framing.js';
+import { decodeBatch, decodeHello, decodeHelloHeader, encodeBatch, encodeHello, encodeHelloHeader, FrameType, MAX_HELLO_BYTES, sealBatch, uvarintLength } from './framing.js';
 
 describe('hello frames', () => {
   it('round-trips, with and without a token', () => {
-    const h = { version: 1, from: 'n1', to: 'n2', authToken: 'tøken' };
+    const h = { version: 1, from: 'n1', to: 'n2', authToken: 'tøken', clusterId: 'clüster-1' };
     expect(decodeHello(encodeHello(h))).toEqual(h);
-    const h2 = { version: 7, from: 'a', to: 'b', authToken: null };
+    const h2 = { version: 7, from: 'a', to: 'b', authToken: null, clusterId: null };
     expect(decodeHello(encodeHello(h2))).toEqual(h2);
   });
 
   it('rejects a wrong type, trailing bytes, truncation and an empty sender with MalformedMessageError', () => {
-    const good = encodeHello({ version: 1, from: 'n1', to: 'n2', authToken: null });
+    const good = encodeHello({ version: 1, from: 'n1', to: 'n2', authToken: null, clusterId: null });
     expect(() => decodeHello(new Uint8Array([FrameType.Batch, 0]))).toThrow(MalformedMessageError);
     expect(() => decodeHello(new Uint8Array([...good, 0]))).toThrow(MalformedMessageError);
     for (let cut = 0; cut < good.length; cut++) expect(() => decodeHello(good.subarray(0, cut))).toThrow(MalformedMessageError);
-    expect(() => decodeHello(encodeHello({ version: 1, from: '', to: 'n2', authToken: null }))).toThrow(MalformedMessageError);
+    expect(() => decodeHello(encodeHello({ version: 1, from: '', to: 'n2', authToken: null, clusterId: null }))).toThrow(MalformedMessageError);
   });
 
   it('rejects a sender or recipient that is not a valid node id (isValidNodeId) with MalformedMessageError', () => {
     const bad = ['', 'n 1', 'n1\t', '\n', 'x'.repeat(129)];
     for (const id of bad) {
-      expect(() => decodeHello(encodeHello({ version: 1, from: id, to: 'n2', authToken: null }))).toThrow(MalformedMessageError);
-      expect(() => decodeHello(encodeHello({ version: 1, from: 'n1', to: id, authToken: null }))).toThrow(MalformedMessageError);
+      expect(() => decodeHello(encodeHello({ version: 1, from: id, to: 'n2', authToken: null, clusterId: null }))).toThrow(MalformedMessageError);
+      expect(() => decodeHello(encodeHello({ version: 1, from: 'n1', to: id, authToken: null, clusterId: null }))).toThrow(MalformedMessageError);
     }
-    const longest = { version: 1, from: 'x'.repeat(128), to: 'n-ü', authToken: null };
+    const longest = { version: 1, from: 'x'.repeat(128), to: 'n-ü', authToken: null, clusterId: null };
     expect(decodeHello(encodeHello(longest))).toEqual(longest);
+  });
+});
+
+describe('hello header', () => {
+  it('round-trips through base64url, with the longest token and cluster id the transport allows', () => {
+    const h = { version: 2, from: 'ü'.repeat(128), to: 'n2', authToken: '€'.repeat(341), clusterId: '😀'.repeat(128) };
+    const v = encodeHelloHeader(h);
+    expect(v).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodeHelloHeader(v)).toEqual(h);
+    expect(Buffer.from(v, 'base64url').length).toBeLessThanOrEqual(MAX_HELLO_BYTES);
+  });
+
+  it('rejects a missing, empty, non-base64url, oversized or undecodable header with MalformedMessageError', () => {
+    const good = encodeHelloHeader({ version: 2, from: 'a', to: 'b', authToken: null, clusterId: 'c' });
+    for (const bad of [undefined, '', ['x', 'y'], 'a+b/', `${good}=`, 'A'.repeat(Math.ceil((MAX_HELLO_BYTES * 4) / 3) + 1), 'AAAA', good.slice(0, -2)]) {
+      expect(() => decodeHelloHeader(bad)).toThrow(MalformedMessageError);
+    }
+  });
+
+  it('never throws anything but MalformedMessageError on random header values', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (v) => {
+        try {
+          decodeHelloHeader(v);
+        } catch (err) {
+          expect(err).toBeInstanceOf(MalformedMessageError);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

@@ -1,27 +1,47 @@
 /**
- * The wire format of `@synod/transport-ws`. Every WebSocket message is one binary frame:
+ * The wire format of `@synod/transport-ws`.
+ *
+ * The dialer's hello travels in the HTTP upgrade request, base64url-encoded in the
+ * {@link HELLO_HEADER} header, and is checked before the WebSocket is accepted: an
+ * unauthenticated connection never gets to send a frame. After the upgrade, every WebSocket
+ * message is one binary batch frame:
  *
  * ```
- * hello:  u8 0x01 | uvarint version | string from | string to | optString authToken
+ * hello:  u8 0x01 | uvarint version | string from | string to | optString authToken | optString clusterId
  * batch:  u8 0x02 | uvarint count | message × count   (each written by the protocol codec)
  * ```
  *
- * Strings and varints are `BinaryWriter`'s (LEB128 lengths, UTF-8). The dialer sends one hello
- * first, then batches; the listener never sends data on an accepted connection, so each
- * connection carries traffic one way (dialer → listener).
+ * Strings and varints are `BinaryWriter`'s (LEB128 lengths, UTF-8). The listener never sends
+ * data on an accepted connection, so each connection carries traffic one way (dialer → listener).
  */
 import { BinaryReader, BinaryWriter, isValidNodeId, type Message, type MessageCodec, MalformedMessageError, type NodeId } from '@synod/log';
 
 /** Frame type tags (the first byte of every frame). */
 export const FrameType = {
-  /** The dialer's first frame: protocol version, ids and auth token. */
+  /** The dialer's hello (protocol version, ids, auth token, cluster id), carried in {@link HELLO_HEADER}. */
   Hello: 0x01,
   /** A batch of protocol messages. */
   Batch: 0x02,
 } as const;
 
-/** The wire protocol version this package speaks. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The wire protocol version this package speaks. Version 2 moved the hello from the first
+ * WebSocket frame into the upgrade request ({@link HELLO_HEADER}) and added the cluster id;
+ * version 1 peers cannot connect to version 2 peers (or the reverse).
+ */
+export const PROTOCOL_VERSION = 2;
+
+/** HTTP request header of the upgrade request that carries the base64url-encoded hello. */
+export const HELLO_HEADER = 'x-synod-hello';
+
+/**
+ * HTTP response header of a refused upgrade: the {@link CloseCode} of the refusal (e.g. `4001`),
+ * so the dialer can report it in `linkStates()` as if the connection had been closed with it.
+ */
+export const CLOSE_CODE_HEADER = 'x-synod-close-code';
+
+/** Largest encoded hello accepted, in bytes (two 128-character ids, a 1024-byte token and a 256-character cluster id fit). */
+export const MAX_HELLO_BYTES = 3072;
 
 /**
  * WebSocket close codes the listener uses to refuse or end a connection (the 4000-4999
@@ -34,20 +54,25 @@ export const CloseCode = {
   GoingAway: 1001,
   /** A frame exceeded `maxFrameBytes` (1009, sent by `ws` itself). */
   TooBig: 1009,
-  /** The hello carried a wrong or missing auth token. */
+  /** The hello carried a wrong or missing auth token (HTTP 401). */
   Unauthorized: 4001,
   /**
-   * The first frame was not a valid hello (undecodable, a `from` or `to` that is not a valid node
-   * id per `isValidNodeId`), its version is unsupported, or it claims the listener's own id as
-   * its sender.
+   * No valid hello: the upgrade request had no {@link HELLO_HEADER} or an undecodable one (a
+   * `from` or `to` that is not a valid node id per `isValidNodeId`), its version is unsupported,
+   * it claims the listener's own id as its sender, or the request was not a WebSocket upgrade
+   * (HTTP 400, or 426 for a plain HTTP request).
    */
   BadHello: 4002,
-  /** The hello was addressed to another node id (a misconfigured address). */
+  /** The hello was addressed to another node id (a misconfigured address; HTTP 421). */
   WrongNode: 4003,
-  /** No hello arrived within `helloTimeoutMs`. */
+  /** The connection did not complete its upgrade within `helloTimeoutMs` (HTTP 408). */
   HelloTimeout: 4004,
   /** A newer connection from the same peer replaced this one. */
   Replaced: 4005,
+  /** The hello's cluster id differs from the listener's `clusterId`, or is missing while the listener has one (HTTP 403). */
+  WrongCluster: 4006,
+  /** Dropped to make room: `maxPendingHandshakes` connections were already waiting to complete their upgrade (HTTP 503). */
+  Overloaded: 4007,
 } as const;
 
 /** A decoded hello frame. */
@@ -59,17 +84,40 @@ export interface Hello {
   readonly to: NodeId;
   /** The shared secret, or `null`. */
   readonly authToken: string | null;
+  /** The dialer's cluster id, or `null`. */
+  readonly clusterId: string | null;
 }
 
-/** Encodes a hello frame (a fresh buffer). */
+/** Encodes a hello (a fresh buffer). */
 export function encodeHello(h: Hello): Uint8Array {
-  const w = new BinaryWriter(32 + h.from.length + h.to.length + (h.authToken?.length ?? 0) * 3);
-  w.u8(FrameType.Hello).uvarint(h.version).string(h.from).string(h.to).optString(h.authToken);
+  const w = new BinaryWriter(32 + (h.from.length + h.to.length + (h.authToken?.length ?? 0) + (h.clusterId?.length ?? 0)) * 3);
+  w.u8(FrameType.Hello).uvarint(h.version).string(h.from).string(h.to).optString(h.authToken).optString(h.clusterId);
   return w.finish();
 }
 
+/** Encodes a hello as the value of the {@link HELLO_HEADER} request header (base64url, no padding). */
+export function encodeHelloHeader(h: Hello): string {
+  const bytes = encodeHello(h);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
 /**
- * Decodes a hello frame.
+ * Decodes the value of a {@link HELLO_HEADER} request header.
+ * @throws MalformedMessageError if it is missing, not base64url, longer than
+ *   {@link MAX_HELLO_BYTES} once decoded, or not exactly one valid hello (see {@link decodeHello}).
+ */
+export function decodeHelloHeader(value: string | string[] | undefined): Hello {
+  if (typeof value !== 'string' || value.length === 0) throw new MalformedMessageError('no hello header');
+  if (value.length > Math.ceil((MAX_HELLO_BYTES * 4) / 3)) throw new MalformedMessageError('hello header too long');
+  if (!BASE64URL.test(value)) throw new MalformedMessageError('hello header is not base64url');
+  const buf = Buffer.from(value, 'base64url');
+  return decodeHello(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+}
+
+/**
+ * Decodes a hello.
  * @throws MalformedMessageError if `bytes` is not exactly one hello, or its `from` or `to` is not
  *   a valid node id (`isValidNodeId` from `@synod/log`: 1..128 characters, no whitespace).
  */
@@ -81,10 +129,11 @@ export function decodeHello(bytes: Uint8Array): Hello {
   const from = r.string();
   const to = r.string();
   const authToken = r.optString();
+  const clusterId = r.optString();
   r.expectEnd();
   if (!isValidNodeId(from)) throw new MalformedMessageError('hello with an invalid sender node id');
   if (!isValidNodeId(to)) throw new MalformedMessageError('hello with an invalid recipient node id');
-  return { version, from, to, authToken };
+  return { version, from, to, authToken, clusterId };
 }
 
 /** Bytes of `v` as an unsigned LEB128 varint. */

@@ -30,21 +30,47 @@ export async function until(cond: () => boolean, limitMs = 10_000): Promise<bool
   return true;
 }
 
-/** A raw `ws` client for speaking (and mis-speaking) the wire protocol. */
+/** What a listener answered to a refused upgrade request. */
+export interface Refusal {
+  /** HTTP status, e.g. 401. */
+  status: number;
+  /** The `x-synod-close-code` response header as a number, or null. */
+  code: number | null;
+  body: string;
+}
+
+/**
+ * A raw `ws` client for speaking (and mis-speaking) the wire protocol. `headers` go into the
+ * upgrade request (e.g. the hello header, or none).
+ */
 export class RawClient {
   readonly ws: WebSocket;
   readonly opened: Promise<void>;
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** Resolves with the listener's answer if it refused the upgrade, or null once open. */
+  readonly refused: Promise<Refusal | null>;
   closeCode: number | null = null;
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url, { perMessageDeflate: false });
+  constructor(url: string, headers: Record<string, string> = {}) {
+    this.ws = new WebSocket(url, { perMessageDeflate: false, headers });
     this.ws.on('error', () => {});
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('close', () => reject(new Error('closed before open')));
     });
     this.opened.catch(() => {});
+    this.refused = new Promise((resolve) => {
+      this.ws.once('open', () => resolve(null));
+      this.ws.once('unexpected-response', (_req, res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const code = Number(res.headers['x-synod-close-code']);
+          resolve({ status: res.statusCode ?? 0, code: Number.isInteger(code) ? code : null, body: Buffer.concat(chunks).toString() });
+          this.ws.terminate();
+        });
+      });
+    });
     this.closed = new Promise((resolve) =>
       this.ws.once('close', (code, reason) => {
         this.closeCode = code;

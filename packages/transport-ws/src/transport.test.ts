@@ -2,7 +2,19 @@ import { BinaryWriter, InvalidArgumentError, InvalidConfigurationError, type Mes
 import { type TestMessage, testCodec, testMessage } from '@synod/log/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { CloseCode, encodeBatch, encodeHello, FrameType, normalizePeerUrl, PROTOCOL_VERSION, WebSocketTransport, type WebSocketTransportOptions } from './index.js';
+import { connect, type Socket } from 'node:net';
+import {
+  CloseCode,
+  encodeBatch,
+  encodeHello,
+  encodeHelloHeader,
+  FrameType,
+  HELLO_HEADER,
+  normalizePeerUrl,
+  PROTOCOL_VERSION,
+  WebSocketTransport,
+  type WebSocketTransportOptions,
+} from './index.js';
 import { freePort, RawClient, sleep, until } from './test-util.js';
 
 type T = WebSocketTransport<TestMessage>;
@@ -33,14 +45,25 @@ async function cluster(ids: string[], opts: Partial<WebSocketTransportOptions> =
   return nodes;
 }
 
-function raw(url: string): RawClient {
-  const c = new RawClient(url);
+/** A raw client whose upgrade request carries `hello` (a header value) or no hello header. */
+function raw(url: string, hello?: string): RawClient {
+  const c = new RawClient(url, hello === undefined ? {} : { [HELLO_HEADER]: hello });
   cleanups.push(() => c.close());
   return c;
 }
 
-const hello = (from: string, to: string, authToken: string | null = null, version = PROTOCOL_VERSION) =>
-  encodeHello({ version, from, to, authToken });
+/** The hello header value of a dialer. */
+const hello = (from: string, to: string, authToken: string | null = null, version = PROTOCOL_VERSION, clusterId: string | null = null) =>
+  encodeHelloHeader({ version, from, to, authToken, clusterId });
+
+/** A raw TCP connection to a listener (for what a WebSocket client cannot send). */
+function tcp(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+    cleanups.push(() => s.destroy());
+  });
+}
 
 describe('listening and addresses', () => {
   it('binds 127.0.0.1 on a free port by default and exposes it', async () => {
@@ -291,75 +314,222 @@ describe('handshake and authentication', () => {
     expect(await until(() => nodes.get('b')!.inbox.length === 1)).toBe(true);
   });
 
-  it('closes raw connections with a missing token, bad hello, text hello, wrong node, old version', async () => {
+  it('refuses upgrades with a missing or wrong token, no or bad hello, wrong node, other version: HTTP error, no WebSocket', async () => {
     const b = await node('b', { authToken: 'tok' });
     const url = b.t.address!;
-    const cases: [Uint8Array | string, number][] = [
-      [hello('x', 'b', null), CloseCode.Unauthorized],
-      [hello('x', 'b', 'nope'), CloseCode.Unauthorized],
-      [new Uint8Array([1, 2, 3]), CloseCode.BadHello],
-      [encodeBatch(testCodec, [testMessage('x', 'b', 1)]), CloseCode.BadHello],
-      ['hello?', CloseCode.BadHello],
-      [hello('x', 'c', 'tok'), CloseCode.WrongNode],
-      [hello('x', 'b', 'tok', PROTOCOL_VERSION + 1), CloseCode.BadHello],
+    // [hello header (undefined: none), HTTP status, close code, counted as malformed too]
+    const cases: [string | undefined, number, number, boolean][] = [
+      [hello('x', 'b', null), 401, CloseCode.Unauthorized, false],
+      [hello('x', 'b', 'nope'), 401, CloseCode.Unauthorized, false],
+      [undefined, 400, CloseCode.BadHello, true],
+      ['AQID', 400, CloseCode.BadHello, true], // bytes 1 2 3: not a hello
+      ['not base64!', 400, CloseCode.BadHello, true],
+      [Buffer.from(encodeBatch(testCodec, [testMessage('x', 'b', 1)])).toString('base64url'), 400, CloseCode.BadHello, true],
+      ['A'.repeat(8000), 400, CloseCode.BadHello, true], // longer than any hello
+      [hello('x', 'c', 'tok'), 421, CloseCode.WrongNode, false],
+      [hello('x', 'b', 'tok', PROTOCOL_VERSION + 1), 400, CloseCode.BadHello, false],
+      [hello('x', 'b', 'tok', 1), 400, CloseCode.BadHello, false],
     ];
-    for (const [frame, code] of cases) {
-      const c = raw(url);
-      await c.opened;
-      await c.send(frame);
-      expect((await c.closed).code).toBe(code);
+    for (const [h, status, code] of cases) {
+      const c = raw(url, h);
+      expect(await c.refused).toMatchObject({ status, code });
+      await c.closed;
     }
-    expect(b.t.stats()).toMatchObject({ rejected: cases.length, received: 0, inboundConnections: 0 });
+    const malformed = cases.filter((c) => c[3]).length;
+    expect(await until(() => b.t.stats().rejected === cases.length)).toBe(true);
+    expect(b.t.stats()).toMatchObject({ rejected: cases.length, malformed, received: 0, inboundConnections: 0, bytesReceived: 0, pendingHandshakes: 0 });
   });
 
-  it('refuses a hello claiming the listener\'s own id or an invalid node id (4002), counted; nothing after it is delivered', async () => {
+  it('refuses a hello claiming the listener\'s own id or an invalid node id (4002), counted; a valid one is accepted', async () => {
     const b = await node('b');
     const url = b.t.address!;
-    // [hello frame, its sender, counted as malformed too]
-    const cases: [Uint8Array, string, boolean][] = [
-      [hello('b', 'b'), 'b', false], // this node's own id: a duplicate of b, or a spoof
-      [hello('x y', 'b'), 'x y', true], // whitespace
-      [hello('x'.repeat(129), 'b'), 'x'.repeat(129), true], // too long
-      [hello('x', 'b\n'), 'x', true], // invalid recipient (not just another node)
+    // [hello, counted as malformed too]
+    const cases: [string, boolean][] = [
+      [hello('b', 'b'), false], // this node's own id: a duplicate of b, or a spoof
+      [hello('x y', 'b'), true], // whitespace
+      [hello('x'.repeat(129), 'b'), true], // too long
+      [hello('x', 'b\n'), true], // invalid recipient (not just another node)
     ];
-    let malformed = 0;
-    for (const [frame, from, isMalformed] of cases) {
-      const c = raw(url);
-      await c.opened;
-      await c.send(frame);
-      // Pipelined right behind the hello, as a dialer does: must not be delivered.
-      await c.send(encodeBatch(testCodec, [testMessage(from, 'b', 1)])).catch(() => {});
-      expect((await c.closed).code).toBe(CloseCode.BadHello);
-      if (isMalformed) malformed++;
+    for (const [h] of cases) {
+      const c = raw(url, h);
+      expect(await c.refused).toMatchObject({ status: 400, code: CloseCode.BadHello });
     }
+    const malformed = cases.filter((c) => c[1]).length;
+    expect(await until(() => b.t.stats().rejected === cases.length)).toBe(true);
     expect(b.t.stats()).toMatchObject({ rejected: cases.length, malformed, received: 0, inboundConnections: 0 });
     expect(b.inbox).toEqual([]);
-    // A valid sender (128 characters, the longest valid id) is still accepted.
-    const ok = raw(url);
-    await ok.opened;
+    // A valid sender (128 characters, the longest valid id) is accepted.
     const longId = 'x'.repeat(128);
-    await ok.send(hello(longId, 'b'));
+    const ok = raw(url, hello(longId, 'b'));
+    expect(await ok.refused).toBeNull();
     await ok.send(encodeBatch(testCodec, [testMessage(longId, 'b', 7)]));
     expect(await until(() => b.inbox.length === 1)).toBe(true);
     expect(b.inbox[0]!.seq).toBe(7);
     expect(b.t.stats()).toMatchObject({ rejected: cases.length, received: 1, inboundConnections: 1 });
   });
 
-  it('closes a connection that sends no hello in time (4004)', async () => {
+  it('closes a connection that does not complete its upgrade in time (408, close code 4004), counted', async () => {
     const b = await node('b', { helloTimeoutMs: 20 });
-    const c = raw(b.t.address!);
-    await c.opened;
-    expect((await c.closed).code).toBe(CloseCode.HelloTimeout);
-    expect(b.t.stats().rejected).toBe(1);
+    const s = await tcp(b.t.port);
+    s.write('GET / HTTP/1.1\r\nHost: x\r\n'); // headers never finished
+    let answer = '';
+    s.on('data', (d: Buffer) => (answer += d.toString()));
+    await new Promise((r) => s.once('close', r));
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer.toLowerCase()).toContain(`x-synod-close-code: ${CloseCode.HelloTimeout}`);
+    expect(await until(() => b.t.stats().rejected === 1)).toBe(true);
+    expect(b.t.stats().pendingHandshakes).toBe(0);
+  });
+
+  it('answers a plain HTTP request with 426 and counts it', async () => {
+    const b = await node('b');
+    const res = await fetch(`http://127.0.0.1:${b.t.port}/`);
+    expect(res.status).toBe(426);
+    expect(res.headers.get('x-synod-close-code')).toBe(String(CloseCode.BadHello));
+    await res.text();
+    expect(await until(() => b.t.stats().rejected === 1)).toBe(true);
+  });
+});
+
+describe('cluster id', () => {
+  it('peers of the same cluster talk', async () => {
+    const nodes = await cluster(['a', 'b'], { clusterId: 'c1', authToken: 't' });
+    nodes.get('a')!.t.send([testMessage('a', 'b', 1)]);
+    expect(await until(() => nodes.get('b')!.inbox.length === 1)).toBe(true);
+    expect(nodes.get('b')!.t.stats()).toMatchObject({ rejected: 0, clusterMismatches: 0 });
+  });
+
+  for (const [label, dialerCluster] of [
+    ['another cluster id', 'c2'],
+    ['no cluster id', undefined],
+  ] as const) {
+    it(`refuses a dialer with ${label} (403, 4006), counted; nothing is delivered; the dialer backs off`, async () => {
+      const b = await node('b', { clusterId: 'c1' });
+      const a = await node('a', { peers: { b: b.t.address! }, ...(dialerCluster ? { clusterId: dialerCluster } : {}) });
+      a.t.send([testMessage('a', 'b', 1)]);
+      expect(await until(() => a.t.linkStates()[0]?.lastCloseCode === CloseCode.WrongCluster)).toBe(true);
+      expect(a.t.linkStates()[0]!.attempts).toBeGreaterThanOrEqual(30); // backed off to maxMs
+      expect(b.t.stats().rejected).toBeGreaterThanOrEqual(1);
+      expect(b.t.stats().clusterMismatches).toBe(b.t.stats().rejected);
+      await sleep(50);
+      expect(b.inbox.length).toBe(0);
+      expect(b.t.stats()).toMatchObject({ received: 0, inboundConnections: 0, bytesReceived: 0 });
+    });
+  }
+
+  it('the refusal names both clusters; a wrong token is refused first without revealing the cluster', async () => {
+    const b = await node('b', { clusterId: 'c1', authToken: 'tok' });
+    const wrongCluster = raw(b.t.address!, hello('x', 'b', 'tok', PROTOCOL_VERSION, 'c2'));
+    const r = await wrongCluster.refused;
+    expect(r).toMatchObject({ status: 403, code: CloseCode.WrongCluster });
+    expect(r!.body).toContain('"c1"');
+    expect(r!.body).toContain('"c2"');
+    const wrongToken = raw(b.t.address!, hello('x', 'b', 'nope', PROTOCOL_VERSION, 'c2'));
+    const r2 = await wrongToken.refused;
+    expect(r2).toMatchObject({ status: 401, code: CloseCode.Unauthorized });
+    expect(r2!.body).not.toContain('c1');
+    expect(await until(() => b.t.stats().rejected === 2)).toBe(true);
+    expect(b.t.stats().clusterMismatches).toBe(1);
+  });
+
+  it('a listener without a cluster id accepts any dialer', async () => {
+    const b = await node('b');
+    const a = await node('a', { clusterId: 'c9', peers: { b: b.t.address! } });
+    a.t.send([testMessage('a', 'b', 1)]);
+    expect(await until(() => b.inbox.length === 1)).toBe(true);
+  });
+
+  it('validates clusterId and authToken with InvalidConfigurationError', () => {
+    for (const bad of [{ clusterId: '' }, { clusterId: 'x'.repeat(257) }, { clusterId: 7 }, { authToken: '€'.repeat(342) }, { authToken: 5 }]) {
+      expect(() => new WebSocketTransport({ id: 'a', ...(bad as object) })).toThrow(InvalidConfigurationError);
+    }
+    expect(() => new WebSocketTransport({ id: 'a', maxPendingHandshakes: 0 })).toThrow(InvalidConfigurationError);
+    expect(() => new WebSocketTransport({ id: 'a', clusterId: 'x'.repeat(256), authToken: '€'.repeat(341) })).not.toThrow();
+  });
+});
+
+describe('before authentication', () => {
+  it('refuses many unauthenticated upgrades at once (no hello, wrong token, wrong cluster) before any frame; all counted', async () => {
+    const b = await node('b', { authToken: 'tok', clusterId: 'c1' });
+    const headers = [undefined, hello('x', 'b', 'nope', PROTOCOL_VERSION, 'c1'), hello('x', 'b', 'tok', PROTOCOL_VERSION, 'c2'), hello('x', 'b', null)];
+    const clients = Array.from({ length: 60 }, (_, i) => raw(b.t.address!, headers[i % headers.length]));
+    const answers = await Promise.all(clients.map((c) => c.refused));
+    expect(answers.every((a) => a !== null && a.status >= 400)).toBe(true);
+    await Promise.all(clients.map((c) => c.closed));
+    expect(await until(() => b.t.stats().rejected === 60)).toBe(true);
+    expect(b.t.stats()).toMatchObject({ rejected: 60, clusterMismatches: 15, received: 0, bytesReceived: 0, inboundConnections: 0, pendingHandshakes: 0 });
+  });
+
+  it('reads no frame from a refused upgrade, even one pipelined right behind the request', async () => {
+    const b = await node('b', { authToken: 'tok' });
+    const s = await tcp(b.t.port);
+    let answer = '';
+    s.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    const closed = new Promise((r) => s.once('close', r));
+    s.on('error', () => {});
+    s.write(
+      `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${HELLO_HEADER}: ${hello('x', 'b', 'nope')}\r\n\r\n`,
+    );
+    // A binary frame header announcing 16 MiB - 16 bytes (what the memory attack sends), then 1 MiB of it.
+    const header = Buffer.alloc(14);
+    header[0] = 0x82;
+    header[1] = 0xff;
+    header.writeBigUInt64BE(BigInt(16 * 1024 * 1024 - 16), 2);
+    header.writeUInt32BE(0, 10); // mask key
+    s.write(header);
+    s.write(Buffer.alloc(1024 * 1024, 7), () => {});
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(await until(() => b.t.stats().rejected === 1)).toBe(true);
+    expect(b.t.stats()).toMatchObject({ bytesReceived: 0, malformed: 0, oversizedFrames: 0, received: 0, inboundConnections: 0, pendingHandshakes: 0 });
+  });
+
+  it('bounds pending connections by maxPendingHandshakes (oldest evicted with 503, counted); a real peer still gets in', async () => {
+    const b = await node('b', { maxPendingHandshakes: 8, helloTimeoutMs: 60_000 });
+    const idle: Socket[] = [];
+    const closedByServer: Socket[] = [];
+    for (let i = 0; i < 30; i++) {
+      const s = await tcp(b.t.port);
+      s.on('error', () => {});
+      s.resume(); // read the 503, so that its end is seen
+      s.once('close', () => closedByServer.push(s));
+      idle.push(s);
+    }
+    expect(await until(() => closedByServer.length === 22)).toBe(true);
+    // The survivors are the 8 most recent connections; the evicted ones got a 503 with close code 4007.
+    expect(closedByServer.every((s) => idle.indexOf(s) < 22)).toBe(true);
+    expect(b.t.stats()).toMatchObject({ pendingHandshakes: 8, handshakeEvictions: 22, rejected: 22, inboundConnections: 0 });
+    // A legitimate peer connects through the flood (evicting one more idle connection).
+    const a = await node('a', { peers: { b: b.t.address! } });
+    a.t.send([testMessage('a', 'b', 1)]);
+    expect(await until(() => b.inbox.length === 1)).toBe(true);
+    expect(b.t.stats()).toMatchObject({ handshakeEvictions: 23, pendingHandshakes: 7, inboundConnections: 1 });
+    // Connections the client abandons are counted too; nothing stays pending.
+    for (const s of idle) s.destroy();
+    expect(await until(() => b.t.stats().pendingHandshakes === 0)).toBe(true);
+    expect(b.t.stats().rejected).toBe(30);
+  });
+
+  it('sends an evicted connection a 503 with close code 4007', async () => {
+    const b = await node('b', { maxPendingHandshakes: 1, helloTimeoutMs: 60_000 });
+    const first = await tcp(b.t.port);
+    let answer = '';
+    first.on('data', (d: Buffer) => (answer += d.toString()));
+    const closed = new Promise((r) => first.once('close', r));
+    await tcp(b.t.port);
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+    expect(answer.toLowerCase()).toContain(`x-synod-close-code: ${CloseCode.Overloaded}`);
+    expect(b.t.stats()).toMatchObject({ handshakeEvictions: 1, pendingHandshakes: 1 });
   });
 });
 
 describe('hostile input', () => {
   it('counts garbage, truncated, unknown and text frames as malformed and keeps the link', async () => {
     const b = await node('b');
-    const c = raw(b.t.address!);
+    const c = raw(b.t.address!, hello('x', 'b'));
     await c.opened;
-    await c.send(hello('x', 'b'));
     const good = encodeBatch(testCodec, [testMessage('x', 'b', 1, new Uint8Array([1, 2, 3])), testMessage('x', 'b', 2)]);
     const bad: (Uint8Array | string)[] = [
       new Uint8Array([0xde, 0xad, 0xbe, 0xef]),
@@ -367,7 +537,7 @@ describe('hostile input', () => {
       new Uint8Array([...good, 0]), // trailing byte
       new Uint8Array([FrameType.Batch, 0xff, 0xff, 0xff, 0xff, 0x0f]), // absurd count
       new Uint8Array([]),
-      hello('x', 'b'), // a second hello
+      encodeHello({ version: PROTOCOL_VERSION, from: 'x', to: 'b', authToken: null, clusterId: null }), // a hello as a frame
       'text frame',
     ];
     for (const f of bad) await c.send(f);
@@ -380,9 +550,8 @@ describe('hostile input', () => {
 
   it('refuses messages whose sender differs from the hello, and drops misaddressed ones', async () => {
     const b = await node('b');
-    const c = raw(b.t.address!);
+    const c = raw(b.t.address!, hello('x', 'b'));
     await c.opened;
-    await c.send(hello('x', 'b'));
     await c.send(encodeBatch(testCodec, [testMessage('spoofed', 'b', 1), testMessage('x', 'zz', 2), testMessage('x', 'b', 3)]));
     expect(await until(() => b.inbox.length === 1)).toBe(true);
     expect(b.inbox[0]!.seq).toBe(3);
@@ -391,9 +560,8 @@ describe('hostile input', () => {
 
   it('closes a connection whose frame exceeds maxFrameBytes (1009) without crashing, and keeps serving others', async () => {
     const b = await node('b', { maxFrameBytes: 8 * 1024 });
-    const c = raw(b.t.address!);
+    const c = raw(b.t.address!, hello('x', 'b'));
     await c.opened;
-    await c.send(hello('x', 'b'));
     const w = new BinaryWriter();
     testCodec.write(w, testMessage('x', 'b', 1, new Uint8Array(20 * 1024)));
     await c.send(new Uint8Array([FrameType.Batch, 1, ...w.finish()])).catch(() => {});

@@ -5,7 +5,9 @@
  * travel in one binary frame encoded with the protocol codec; no JSON anywhere.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   BinaryWriter,
   InvalidArgumentError,
@@ -20,10 +22,12 @@ import {
 } from '@synod/log';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import {
+  CLOSE_CODE_HEADER,
   CloseCode,
   decodeBatch,
-  decodeHello,
-  encodeHello,
+  decodeHelloHeader,
+  encodeHelloHeader,
+  HELLO_HEADER,
   type Hello,
   MAX_BATCH_HEADER_BYTES,
   PROTOCOL_VERSION,
@@ -50,15 +54,33 @@ export interface WebSocketTransportOptions {
    */
   readonly peers?: Readonly<Record<NodeId, string>>;
   /**
-   * Shared secret: sent in the dialer's hello; inbound connections whose hello carries another
-   * token are closed with {@link CloseCode.Unauthorized}. Default none (no check). Travels in
-   * clear text over `ws://`.
+   * Shared secret (at most 1024 UTF-8 bytes): sent in the dialer's hello; an upgrade request
+   * whose hello carries another token (or none) is refused with HTTP 401
+   * ({@link CloseCode.Unauthorized}) before any WebSocket frame is accepted. Default none (no
+   * check: anyone who reaches the port is a peer). Travels in clear text over `ws://`.
    */
   readonly authToken?: string;
   /**
-   * Largest frame accepted or sent, in bytes (`ws` `maxPayload`). A larger inbound frame closes
-   * that connection (code 1009); an outbound message larger than this is dropped and counted
-   * in `oversized`. Default 16 MiB.
+   * This node's cluster (1..256 characters): sent in the dialer's hello; an upgrade request
+   * whose hello carries another cluster id, or none, is refused with HTTP 403
+   * ({@link CloseCode.WrongCluster}) and counted in `rejected` and `clusterMismatches`, so a node
+   * of another cluster (a copied data directory, a reused address) never delivers a message
+   * here. Default none: any cluster id, or none, is accepted (and ours is not sent).
+   */
+  readonly clusterId?: string;
+  /**
+   * Most inbound connections allowed at once between TCP accept and a completed WebSocket
+   * upgrade (the only state an unauthenticated client can hold: a socket and at most 16 KiB of
+   * request headers, for at most `helloTimeoutMs`). One more evicts the oldest pending one
+   * (HTTP 503, {@link CloseCode.Overloaded}; counted in `rejected` and `handshakeEvictions`),
+   * so a flood cannot lock a slow legitimate peer out for long. Default 64.
+   */
+  readonly maxPendingHandshakes?: number;
+  /**
+   * Largest frame accepted or sent, in bytes (`ws` `maxPayload`). Applies to authenticated
+   * connections only (nothing is read from a connection before its upgrade is accepted). A
+   * larger inbound frame closes that connection (code 1009); an outbound message larger than
+   * this is dropped and counted in `oversized`. Default 16 MiB.
    */
   readonly maxFrameBytes?: number;
   /** Reconnection backoff (exponential with jitter). */
@@ -74,7 +96,11 @@ export interface WebSocketTransportOptions {
    * (backpressure; the rest waits in the peer queue). Default 8 MiB.
    */
   readonly sendHighWaterBytes?: number;
-  /** Time an inbound connection has to send its hello, in ms. Default 5000. */
+  /**
+   * Time an inbound TCP connection has to complete its WebSocket upgrade (request headers with
+   * a valid hello), in ms; then it is closed (HTTP 408, {@link CloseCode.HelloTimeout}) and
+   * counted in `rejected`. Default 5000.
+   */
   readonly helloTimeoutMs?: number;
   /** Time a dial has to complete the WebSocket handshake, in ms. Default 5000. */
   readonly connectTimeoutMs?: number;
@@ -105,10 +131,19 @@ export interface WebSocketTransportStats extends TransportStats {
   /** Outbound dials or connections that failed or closed. */
   readonly disconnects: number;
   /**
-   * Inbound connections refused: bad hello (undecodable, invalid node id, unsupported version,
-   * or claiming this node's own id), wrong token, wrong node, hello timeout.
+   * Inbound connections that never became peers, each counted once: refused upgrades (no or bad
+   * hello, invalid node id, unsupported version, this node's own id, wrong token, wrong node,
+   * wrong cluster), plain HTTP requests, malformed HTTP, upgrades not completed within
+   * `helloTimeoutMs`, evictions by `maxPendingHandshakes`, and connections closed by the
+   * client before completing the upgrade.
    */
   readonly rejected: number;
+  /** Upgrades refused because of the cluster id (also in `rejected`). */
+  readonly clusterMismatches: number;
+  /** Pending connections evicted because `maxPendingHandshakes` were already pending (also in `rejected`). */
+  readonly handshakeEvictions: number;
+  /** Inbound connections accepted by TCP and not yet upgraded, right now (at most `maxPendingHandshakes`). */
+  readonly pendingHandshakes: number;
   /** Inbound frames larger than `maxFrameBytes` (their connection was closed). */
   readonly oversizedFrames: number;
   /** Outbound messages larger than `maxFrameBytes` (dropped). */
@@ -150,7 +185,18 @@ const DEFAULTS = {
   helloTimeoutMs: 5_000,
   connectTimeoutMs: 5_000,
   keepAliveMs: 10_000,
+  maxPendingHandshakes: 64,
 };
+
+/** Close codes of refusals that a retry soon would not fix (they back off to `reconnect.maxMs`). */
+const REFUSALS: ReadonlySet<number> = new Set([CloseCode.Unauthorized, CloseCode.BadHello, CloseCode.WrongNode, CloseCode.WrongCluster]);
+
+/** Largest `authToken`, in UTF-8 bytes. */
+const MAX_TOKEN_BYTES = 1024;
+/** Largest `clusterId`, in characters. */
+const MAX_CLUSTER_ID_CHARS = 256;
+/** Largest request head (request line and headers) of an upgrade, in bytes (Node's `maxHeaderSize`). */
+const MAX_REQUEST_HEAD_BYTES = 16 * 1024;
 
 /** Seal a batch into a frame once its body reaches this many bytes (bounds latency and memory). */
 const FRAME_TARGET_BYTES = 1024 * 1024;
@@ -232,10 +278,18 @@ class PeerLink {
 
 interface Inbound {
   ws: WebSocket;
-  peer: NodeId | null;
-  helloTimer: NodeJS.Timeout | null;
-  /** Refused (and closing): frames still in flight on it are ignored, not counted again. */
-  refused: boolean;
+  /** The authenticated sender (from the hello checked at the upgrade). */
+  peer: NodeId;
+  /** Replaced by a newer connection of the same peer (and closing): later frames are ignored. */
+  replaced: boolean;
+}
+
+/** An inbound TCP connection that has not completed its WebSocket upgrade. */
+interface Pending {
+  socket: Duplex;
+  timer: NodeJS.Timeout;
+  /** Already counted in `rejected`. */
+  counted: boolean;
 }
 
 /**
@@ -254,6 +308,8 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
   private readonly listenPort: number;
   private readonly authDigest: Buffer | null;
   private readonly authToken: string | null;
+  private readonly clusterId: string | null;
+  private readonly maxPendingHandshakes: number;
   private readonly maxFrameBytes: number;
   private readonly maxBody: number;
   private readonly frameTarget: number;
@@ -269,7 +325,11 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
 
   private handler: TransportHandler<M> | null = null;
   private codec: MessageCodec<M> | null = null;
-  private server: WebSocketServer | null = null;
+  private server: HttpServer | null = null;
+  private wss: WebSocketServer | null = null;
+  private readonly pending = new Map<Duplex, Pending>();
+  /** Hellos accepted by `verifyClient`, picked up when the upgrade completes. */
+  private readonly accepted = new WeakMap<IncomingMessage, Hello>();
   private boundPort = 0;
   private started = false;
   private closed = false;
@@ -297,6 +357,8 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
   private nConnects = 0;
   private nDisconnects = 0;
   private nRejected = 0;
+  private nClusterMismatches = 0;
+  private nHandshakeEvictions = 0;
   private nOversizedFrames = 0;
   private nOversized = 0;
   private nQueueOverflows = 0;
@@ -306,7 +368,9 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
   /**
    * @throws InvalidConfigurationError on an id or peer id that is not a valid node id
    *   (`isValidNodeId` from `@synod/log`), a non-integer or too small size, a backoff with
-   *   `maxMs < initialMs`, or a peer address that is not a ws(s) URL or host:port.
+   *   `maxMs < initialMs`, a peer address that is not a ws(s) URL or host:port, an `authToken`
+   *   that is not a string of at most 1024 UTF-8 bytes, or a `clusterId` that is not a string of
+   *   1..256 characters.
    */
   constructor(options: WebSocketTransportOptions) {
     if (!isValidNodeId(options.id)) {
@@ -316,8 +380,18 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     this.host = options.listen?.host ?? DEFAULTS.host;
     this.listenPort = positiveInt('listen.port', options.listen?.port, DEFAULTS.port, 0);
     if (this.listenPort > 65535) throw new InvalidConfigurationError(`listen.port must be ≤ 65535, got ${this.listenPort}`);
-    this.authToken = options.authToken ?? null;
+    const token: unknown = options.authToken;
+    if (token !== undefined && (typeof token !== 'string' || Buffer.byteLength(token, 'utf8') > MAX_TOKEN_BYTES)) {
+      throw new InvalidConfigurationError(`authToken must be a string of at most ${MAX_TOKEN_BYTES} UTF-8 bytes`);
+    }
+    this.authToken = token ?? null;
     this.authDigest = this.authToken === null ? null : digest(this.authToken);
+    const cluster: unknown = options.clusterId;
+    if (cluster !== undefined && (typeof cluster !== 'string' || cluster.length === 0 || cluster.length > MAX_CLUSTER_ID_CHARS)) {
+      throw new InvalidConfigurationError(`clusterId must be a string of 1..${MAX_CLUSTER_ID_CHARS} characters, got ${JSON.stringify(cluster)}`);
+    }
+    this.clusterId = cluster ?? null;
+    this.maxPendingHandshakes = positiveInt('maxPendingHandshakes', options.maxPendingHandshakes, DEFAULTS.maxPendingHandshakes);
     this.maxFrameBytes = positiveInt('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1024);
     this.maxBody = this.maxFrameBytes - MAX_BATCH_HEADER_BYTES;
     this.frameTarget = Math.min(FRAME_TARGET_BYTES, this.maxBody);
@@ -352,21 +426,41 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     this.started = true;
     this.handler = handler;
     this.codec = handler.codec;
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.maxFrameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+      skipUTF8Validation: true,
+      verifyClient: (info: { req: IncomingMessage }, cb: VerifyCallback) => this.verifyUpgrade(info.req, cb),
+    });
+    const server = createServer({ maxHeaderSize: MAX_REQUEST_HEAD_BYTES });
+    this.wss = wss;
+    this.server = server;
+    server.on('connection', (socket: Socket) => this.onTcpConnection(socket));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    server.on('request', (req: IncomingMessage, res) => {
+      // A plain HTTP request: this port only speaks WebSocket.
+      this.countRejected(req.socket);
+      res.writeHead(426, { Connection: 'close', 'Content-Type': 'text/plain', [CLOSE_CODE_HEADER]: String(CloseCode.BadHello) });
+      res.end('synod peer port: WebSocket upgrade required\n');
+    });
+    server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+      // Malformed HTTP or request headers above MAX_REQUEST_HEAD_BYTES; counted when the socket closes.
+      if (socket.writable && err.code !== 'ECONNRESET') {
+        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      }
+      socket.destroy();
+    });
     return new Promise<void>((resolve, reject) => {
-      const server = new WebSocketServer({
-        host: this.host,
-        port: this.listenPort,
-        maxPayload: this.maxFrameBytes,
-        perMessageDeflate: false,
-        clientTracking: false,
-        skipUTF8Validation: true,
-      });
-      this.server = server;
       const onListenError = (err: Error): void => {
         this.server = null;
+        this.wss = null;
         this.started = false;
         this.handler = null;
         server.close();
+        wss.close();
         reject(err);
       };
       server.once('error', onListenError);
@@ -381,7 +475,7 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
         }
         resolve();
       });
-      server.on('connection', (ws) => this.onInbound(ws));
+      server.listen(this.listenPort, this.host);
     });
   }
 
@@ -413,16 +507,24 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     this.selfQueue.length = 0;
     for (const link of this.links.values()) this.shutLink(link);
     this.links.clear();
-    for (const conn of this.inbound) {
-      if (conn.helloTimer) clearTimeout(conn.helloTimer);
-      conn.ws.terminate();
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.socket.destroy();
     }
+    this.pending.clear();
+    for (const conn of this.inbound) conn.ws.terminate();
     this.inbound.clear();
     this.inboundByPeer.clear();
     const server = this.server;
     this.server = null;
+    this.wss?.close();
+    this.wss = null;
     this.handler = null;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server) {
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await done;
+    }
   }
 
   // ---------------------------------------------------------------- peers
@@ -677,6 +779,7 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     if (this.closed) return;
     link.state = 'connecting';
     let ws: WebSocket;
+    const hello = encodeHelloHeader({ version: PROTOCOL_VERSION, from: this.id, to: link.id, authToken: this.authToken, clusterId: this.clusterId });
     try {
       ws = new WebSocket(link.url, {
         perMessageDeflate: false,
@@ -684,6 +787,7 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
         handshakeTimeout: this.connectTimeoutMs,
         generateMask: zeroMask,
         skipUTF8Validation: true,
+        headers: { [HELLO_HEADER]: hello },
       });
     } catch (err) {
       // An URL `ws` refuses synchronously; retry later like any failure.
@@ -692,12 +796,20 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
       return;
     }
     link.ws = ws;
+    /** The listener refused the upgrade with this close code (from its response header). */
+    let refusal: number | null = null;
+    ws.on('unexpected-response', (_req, res) => {
+      const code = Number(res.headers[CLOSE_CODE_HEADER]);
+      refusal = Number.isInteger(code) && code >= 4000 && code < 5000 ? code : null;
+      res.resume();
+      // Aborts the handshake: 'error' then 'close' (1006) follow; the refusal code is reported.
+      ws.terminate();
+    });
     ws.on('open', () => {
       if (link.ws !== ws || this.closed) return;
       link.state = 'open';
       link.attempts = 0;
       this.nConnects++;
-      ws.send(encodeHello({ version: PROTOCOL_VERSION, from: this.id, to: link.id, authToken: this.authToken }), { binary: true });
       this.pump(link);
     });
     ws.on('message', () => {
@@ -712,8 +824,9 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     });
     ws.on('close', (code) => {
       if (link.ws !== ws) return;
-      link.lastCloseCode = code;
-      this.onLinkDown(link, code);
+      const c = refusal ?? code;
+      link.lastCloseCode = c;
+      this.onLinkDown(link, c);
     });
   }
 
@@ -743,8 +856,9 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
     }
     this.nDisconnects++;
     link.state = 'waiting';
-    // A refusal (bad token, wrong node) will not fix itself quickly: back off to the maximum.
-    if (code !== null && code >= 4000 && code < 4100 && code !== CloseCode.Replaced) link.attempts = 30;
+    // A refusal (bad token, bad hello, wrong node, wrong cluster) will not fix itself quickly:
+    // back off to the maximum. A timeout, an eviction or a replacement retries as usual.
+    if (code !== null && REFUSALS.has(code)) link.attempts = 30;
     else link.attempts++;
     const base = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(30, link.attempts - 1));
     const delay = Math.max(1, Math.round(base / 2 + (Math.random() * base) / 2));
@@ -776,17 +890,129 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
 
   // ---------------------------------------------------------------- receiving
 
-  private onInbound(ws: WebSocket): void {
+  /** A TCP connection accepted: pending until its upgrade completes, bounded in number and time. */
+  private onTcpConnection(socket: Socket): void {
     if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    if (this.pending.size >= this.maxPendingHandshakes) {
+      // Evict the oldest: a flood must outpace a legitimate peer's one round trip to lock it out.
+      const oldest = this.pending.values().next().value as Pending;
+      this.nHandshakeEvictions++;
+      this.abortPending(oldest, 503, CloseCode.Overloaded);
+    }
+    const p: Pending = {
+      socket,
+      counted: false,
+      timer: setTimeout(() => this.abortPending(p, 408, CloseCode.HelloTimeout), this.helloTimeoutMs),
+    };
+    this.pending.set(socket, p);
+    socket.once('close', () => {
+      if (this.pending.get(socket) !== p) return;
+      clearTimeout(p.timer);
+      this.pending.delete(socket);
+      // Refused by `ws` (not a valid WebSocket upgrade), malformed HTTP, or the client gave up.
+      if (!p.counted) this.nRejected++;
+    });
+  }
+
+  /** Counts a pending connection as rejected (once). */
+  private countRejected(socket: Duplex): void {
+    const p = this.pending.get(socket);
+    if (p === undefined || p.counted) return;
+    p.counted = true;
+    this.nRejected++;
+  }
+
+  /** Ends a pending connection with an HTTP status and our close code, counted in `rejected`. */
+  private abortPending(p: Pending, status: number, code: number): void {
+    clearTimeout(p.timer);
+    this.pending.delete(p.socket);
+    if (!p.counted) {
+      p.counted = true;
+      this.nRejected++;
+    }
+    const socket = p.socket;
+    if (socket.writable) {
+      socket.once('finish', () => socket.destroy());
+      socket.end(`HTTP/1.1 ${status} ${httpReason(status)}\r\nConnection: close\r\n${CLOSE_CODE_HEADER}: ${code}\r\nContent-Length: 0\r\n\r\n`);
+      // A client that does not read must not keep the socket: at most a moment to flush.
+      setTimeout(() => socket.destroy(), 1000).unref();
+    } else {
+      socket.destroy();
+    }
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const wss = this.wss;
+    if (this.closed || wss === null) {
+      socket.destroy();
+      return;
+    }
+    // `ws` checks the WebSocket headers, then calls verifyUpgrade (synchronously); a refusal
+    // answers with an HTTP error and closes the socket: no frame is ever read before this point.
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const p = this.pending.get(socket);
+      if (p) {
+        clearTimeout(p.timer);
+        this.pending.delete(socket);
+      }
+      this.onInbound(ws, req);
+    });
+  }
+
+  /**
+   * `verifyClient` of the WebSocket server: checks the hello of the upgrade request (version,
+   * token in constant time, cluster id, recipient, sender) before the WebSocket is accepted.
+   */
+  private verifyUpgrade(req: IncomingMessage, cb: VerifyCallback): void {
+    const refuse = (status: number, code: number, reason: string): void => {
+      this.countRejected(req.socket);
+      cb(false, status, reason, { [CLOSE_CODE_HEADER]: String(code) });
+    };
+    if (this.closed) return refuse(503, CloseCode.GoingAway, 'closing');
+    let hello: Hello;
+    try {
+      hello = decodeHelloHeader(req.headers[HELLO_HEADER]);
+    } catch {
+      this.nMalformed++;
+      return refuse(400, CloseCode.BadHello, 'bad hello');
+    }
+    if (hello.version !== PROTOCOL_VERSION) return refuse(400, CloseCode.BadHello, `unsupported version ${hello.version}`);
+    if (this.authDigest !== null) {
+      if (hello.authToken === null || !timingSafeEqual(digest(hello.authToken), this.authDigest)) {
+        return refuse(401, CloseCode.Unauthorized, 'unauthorized');
+      }
+    }
+    if (this.clusterId !== null && hello.clusterId !== this.clusterId) {
+      this.nClusterMismatches++;
+      const theirs = hello.clusterId === null ? 'no cluster id' : `cluster ${JSON.stringify(hello.clusterId)}`;
+      return refuse(403, CloseCode.WrongCluster, `this node belongs to cluster ${JSON.stringify(this.clusterId)}, the dialer to ${theirs}`);
+    }
+    if (hello.to !== this.id) return refuse(421, CloseCode.WrongNode, `this is ${this.id}, not ${hello.to}`);
+    // Nobody else may speak as this node (its messages to itself never use a connection): a
+    // misconfigured duplicate of this node, or a spoof. Its messages would all be refused anyway.
+    if (hello.from === this.id) return refuse(400, CloseCode.BadHello, `hello claims this node's own id ${this.id}`);
+    this.accepted.set(req, hello);
+    cb(true);
+  }
+
+  private onInbound(ws: WebSocket, req: IncomingMessage): void {
+    const hello = this.accepted.get(req);
+    this.accepted.delete(req);
+    if (this.closed || hello === undefined) {
       ws.terminate();
       return;
     }
-    const conn: Inbound = { ws, peer: null, helloTimer: null, refused: false };
+    const conn: Inbound = { ws, peer: hello.from, replaced: false };
     this.inbound.add(conn);
-    conn.helloTimer = setTimeout(() => {
-      conn.helloTimer = null;
-      if (conn.peer === null) this.refuse(conn, CloseCode.HelloTimeout, 'no hello');
-    }, this.helloTimeoutMs);
+    const previous = this.inboundByPeer.get(conn.peer);
+    this.inboundByPeer.set(conn.peer, conn);
+    if (previous && previous !== conn) {
+      previous.replaced = true;
+      safeClose(previous.ws, CloseCode.Replaced, 'replaced by a newer connection');
+    }
     ws.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
     ws.on('error', (err: Error & { code?: string }) => {
       // `ws` reports invalid WebSocket framing (then closes the connection); socket errors just close.
@@ -794,31 +1020,16 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
       else if (err.code?.startsWith('WS_ERR_')) this.nMalformed++;
     });
     ws.on('close', () => {
-      if (conn.helloTimer) clearTimeout(conn.helloTimer);
-      conn.helloTimer = null;
       this.inbound.delete(conn);
-      if (conn.peer !== null && this.inboundByPeer.get(conn.peer) === conn) this.inboundByPeer.delete(conn.peer);
+      if (this.inboundByPeer.get(conn.peer) === conn) this.inboundByPeer.delete(conn.peer);
     });
-  }
-
-  private refuse(conn: Inbound, code: number, reason: string): void {
-    if (conn.refused) return;
-    conn.refused = true;
-    this.nRejected++;
-    if (conn.helloTimer) clearTimeout(conn.helloTimer);
-    conn.helloTimer = null;
-    safeClose(conn.ws, code, reason);
   }
 
   private onFrame(conn: Inbound, data: RawData, isBinary: boolean): void {
     if (this.closed) return;
     const frame = toBytes(data);
     this.nBytesReceived += frame.length;
-    if (conn.refused) return;
-    if (conn.peer === null) {
-      this.onHello(conn, frame, isBinary);
-      return;
-    }
+    if (conn.replaced) return;
     if (!isBinary) {
       this.nMalformed++;
       return;
@@ -849,34 +1060,6 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
       }
     }
     out.length = 0;
-  }
-
-  private onHello(conn: Inbound, frame: Uint8Array, isBinary: boolean): void {
-    let hello: Hello;
-    try {
-      if (!isBinary) throw new Error('text frame');
-      hello = decodeHello(frame);
-    } catch {
-      this.nMalformed++;
-      this.refuse(conn, CloseCode.BadHello, 'bad hello');
-      return;
-    }
-    if (hello.version !== PROTOCOL_VERSION) return this.refuse(conn, CloseCode.BadHello, `unsupported version ${hello.version}`);
-    if (this.authDigest !== null) {
-      if (hello.authToken === null || !timingSafeEqual(digest(hello.authToken), this.authDigest)) {
-        return this.refuse(conn, CloseCode.Unauthorized, 'unauthorized');
-      }
-    }
-    if (hello.to !== this.id) return this.refuse(conn, CloseCode.WrongNode, `this is ${this.id}, not ${hello.to}`);
-    // Nobody else may speak as this node (its messages to itself never use a connection): a
-    // misconfigured duplicate of this node, or a spoof. Its messages would all be refused anyway.
-    if (hello.from === this.id) return this.refuse(conn, CloseCode.BadHello, `hello claims this node's own id ${this.id}`);
-    if (conn.helloTimer) clearTimeout(conn.helloTimer);
-    conn.helloTimer = null;
-    conn.peer = hello.from;
-    const previous = this.inboundByPeer.get(hello.from);
-    this.inboundByPeer.set(hello.from, conn);
-    if (previous && previous !== conn) safeClose(previous.ws, CloseCode.Replaced, 'replaced by a newer connection');
   }
 
   private deliver(m: M): void {
@@ -921,6 +1104,9 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
       connects: this.nConnects,
       disconnects: this.nDisconnects,
       rejected: this.nRejected,
+      clusterMismatches: this.nClusterMismatches,
+      handshakeEvictions: this.nHandshakeEvictions,
+      pendingHandshakes: this.pending.size,
       oversizedFrames: this.nOversizedFrames,
       oversized: this.nOversized,
       queueOverflows: this.nQueueOverflows,
@@ -933,6 +1119,20 @@ export class WebSocketTransport<M extends Message = Message> implements Transpor
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** The callback form of `ws`'s `verifyClient`. */
+type VerifyCallback = (result: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
+
+function httpReason(status: number): string {
+  switch (status) {
+    case 408:
+      return 'Request Timeout';
+    case 503:
+      return 'Service Unavailable';
+    default:
+      return 'Error';
+  }
+}
 
 /** Closes with a code and a reason trimmed to the 123 bytes a close frame allows; never throws. */
 function safeClose(ws: WebSocket, code: number, reason: string): void {
