@@ -38,6 +38,12 @@ const clusterSchema = z
   .object({
     version: z.literal(1),
     protocol: z.enum(['raft', 'paxos']),
+    /**
+     * Random id of this cluster, stored in every replica's SQLite file and sent in every peer
+     * handshake: a replica never opens another cluster's file nor talks to another cluster's
+     * replicas. Absent in files written before it existed (then created and saved on start).
+     */
+    clusterId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/).optional(),
     /** Voters the cluster was bootstrapped with (the first run's members). */
     bootstrap: z.array(z.string().regex(MEMBER_ID_RE)).min(1),
     members: z.array(memberSchema).min(1, 'the member list is empty'),

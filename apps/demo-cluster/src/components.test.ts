@@ -125,4 +125,19 @@ describe('replica parts (in-process)', () => {
     const garbage = await ipcErrorOf(createReplicaParts(config(dir, { create: false, bootstrap: undefined }), () => {}));
     expect(garbage.code).toBe('STORAGE_FAILED');
   }, 60_000);
+
+  it("refuses another cluster's, another protocol's or another node's SQLite file (reason 'mismatch')", async () => {
+    const dir = tempDir();
+    const first = await startReplica(config(dir, { clusterId: 'cluster-A-123' }));
+    await first.log.stop();
+    started.length = 0;
+    const other = await ipcErrorOf(createReplicaParts(config(dir, { create: false, bootstrap: undefined, clusterId: 'cluster-B-456' }), () => {}));
+    expect(other).toMatchObject({ code: 'STORAGE_FAILED', reason: 'mismatch' });
+    expect(other.message).toMatch(/cluster-A-123/);
+    const paxosOnRaft = await ipcErrorOf(createReplicaParts(config(dir, { create: false, bootstrap: undefined, clusterId: 'cluster-A-123', protocol: 'paxos' }), () => {}));
+    expect(paxosOnRaft).toMatchObject({ code: 'STORAGE_FAILED', reason: 'mismatch' });
+    // The right cluster, protocol and node start again.
+    const again = await startReplica(config(dir, { create: false, bootstrap: undefined, clusterId: 'cluster-A-123' }));
+    expect(again.log.status().stopped).toBe(false);
+  }, 60_000);
 });

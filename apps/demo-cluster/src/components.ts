@@ -57,8 +57,9 @@ function protocolFor(name: ReplicaConfig['protocol']): ConsensusProtocol<any> {
 export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Error) => void): Promise<ReplicaParts> {
   const protocol = protocolFor(cfg.protocol);
   // Throws SqliteStorageError (reason 'missing') when create is false and the file is gone or
-  // empty: an initialized replica never restarts from an empty state.
-  const storage = SqliteStorage.open(cfg.dbPath, { create: cfg.create });
+  // empty: an initialized replica never restarts from an empty state; reason 'mismatch' when the file belongs to another cluster, protocol or node.
+  const identity = { protocol: cfg.protocol, nodeId: cfg.id, ...(cfg.clusterId ? { clusterId: cfg.clusterId } : {}) };
+  const storage = SqliteStorage.open(cfg.dbPath, { create: cfg.create, identity });
   const peers: Record<NodeId, string> = {};
   for (const [id, addr] of Object.entries(cfg.peers)) if (id !== cfg.id) peers[id] = addr;
   const transport = new WebSocketTransport({
@@ -66,6 +67,7 @@ export async function createReplicaParts(cfg: ReplicaConfig, onFatal: (err: Erro
     listen: { host: cfg.host, port: cfg.port },
     peers,
     ...(cfg.secret ? { authToken: cfg.secret } : {}),
+    ...(cfg.clusterId ? { clusterId: cfg.clusterId } : {}),
     reconnect: { initialMs: 50, maxMs: 1000 },
   });
   const sm = new IndexedKv();

@@ -141,4 +141,9 @@ export interface ReplicaConfig {
   readonly snapshotEntries: number;
   /** Optional shared secret for the peer links. */
   readonly secret?: string;
+  /**
+   * The cluster's id: checked against (or stored in) the SQLite file together with the
+   * protocol and node id, and sent in every peer handshake.
+   */
+  readonly clusterId?: string;
 }

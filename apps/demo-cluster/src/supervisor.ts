@@ -161,14 +161,15 @@ export class Supervisor {
       // Files written before `initialized` existed: a member whose SQLite file holds data has
       // been initialized.
       const migrated = existing.members.map((m) => (m.initialized === undefined ? { ...m, initialized: fileHasData(this.dbPathOf(m.id)) } : m));
-      this.cluster = { ...existing, members: migrated };
-      if (migrated.some((m, i) => m !== existing.members[i])) writeClusterFile(this.dataDir, this.cluster);
+      this.cluster = { ...existing, members: migrated, clusterId: existing.clusterId ?? newClusterId() };
+      if (existing.clusterId === undefined || migrated.some((m, i) => m !== existing.members[i])) writeClusterFile(this.dataDir, this.cluster);
       this.log(`synod demo: found ${existing.members.length} member(s) in ${this.dataDir} (${existing.members.map((m) => m.id).join(', ')})`);
     } else {
       const ids = Array.from({ length: this.options.nodes }, (_, i) => `n${i + 1}`);
       this.cluster = {
         version: 1,
         protocol: this.options.protocol,
+        clusterId: newClusterId(),
         bootstrap: ids,
         members: ids.map((id, slot) => ({ id, slot, bootstrap: true, initialized: false })),
       };
@@ -248,6 +249,7 @@ export class Supervisor {
       tickMs: this.options.tickMs,
       snapshotEntries: this.options.snapshotEntries,
       secret: this.secret,
+      clusterId: this.cluster.clusterId!,
     };
   }
 
@@ -886,4 +888,9 @@ function removeDataFiles(dataDir: string, id: string): void {
     const p = join(dataDir, `${id}${suffix}`);
     if (existsSync(p)) rmSync(p, { force: true });
   }
+}
+
+/** A fresh random cluster id (see the cluster file's `clusterId`). */
+function newClusterId(): string {
+  return randomBytes(12).toString('base64url');
 }
