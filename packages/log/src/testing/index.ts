@@ -9,16 +9,4 @@
  */
 export { storageConformance, type StorageHarness } from './storage-conformance.js';
 export { transportConformance, type TransportHarness } from './transport-conformance.js';
-export {
-  testCodec,
-  testMessage,
-  type TestMessage,
-  soloProtocol,
-  nullTransport,
-  settle,
-  runUntil,
-  flushMicrotasks,
-  VirtualTimeLimitError,
-  DEFAULT_VIRTUAL_LIMIT_MS,
-  type VirtualTimeOptions,
-} from './helpers.js';
+export * from './helpers.js';
