@@ -251,6 +251,7 @@ describe('Supervisor routing (fake replicas)', () => {
     expect(file).toEqual({
       version: 1,
       protocol: 'raft',
+      clusterId: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/),
       bootstrap: ['n1', 'n2', 'n3'],
       members: [
         { id: 'n1', slot: 0, bootstrap: true, initialized: true },
@@ -267,6 +268,9 @@ describe('Supervisor routing (fake replicas)', () => {
     running.push(again);
     await again.start();
     expect(again.memberIds()).toEqual(['n1', 'n2', 'n3']);
+    // Every replica gets the cluster's id, the same on every run.
+    expect(again.fake('n2').startConfigs.at(-1)!.clusterId).toBe(file.clusterId);
+    expect(sup.fake('n1').startConfigs[0]!.clusterId).toBe(file.clusterId);
   });
 
   it('removes a member and re-adds its id as a learner that does not bootstrap', async () => {
@@ -345,6 +349,10 @@ describe('Supervisor: sizes, initialized members, start failures (fake replicas)
     expect(sup.fake('n1').startConfigs[0]).toMatchObject({ create: false });
     expect(sup.fake('n1').startConfigs[0]!.bootstrap).toBeUndefined();
     expect(sup.fake('n2').startConfigs[0]).toMatchObject({ create: true, bootstrap: ['n1', 'n2'] });
+    // A file from before clusterId existed gets one, saved for the next runs.
+    const saved = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as { clusterId?: string };
+    expect(saved.clusterId).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(sup.fake('n1').startConfigs[0]!.clusterId).toBe(saved.clusterId);
   });
 
   it('keeps a member whose data is missing down with 409 DATA_MISSING, and the others running', async () => {
