@@ -271,6 +271,9 @@ export class Gateway {
     if (!s) return;
     this.server = null;
     this.closing = true;
+    // Answers still to come close their connection: a client must not send its next request
+    // on a kept-alive connection that is about to be destroyed.
+    for (const res of this.active) if (!res.headersSent) res.setHeader('connection', 'close');
     const closed = new Promise<void>((r) => s.close(() => r()));
     s.closeIdleConnections();
     if (this.inFlight > 0) {
@@ -288,14 +291,17 @@ export class Gateway {
 
   private closing = false;
   private inFlight = 0;
+  private readonly active = new Set<ServerResponse>();
   private onIdle: (() => void) | null = null;
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.inFlight++;
+    this.active.add(res);
     if (this.closing) res.setHeader('connection', 'close');
     try {
       await this.route(req, res);
     } finally {
+      this.active.delete(res);
       if (--this.inFlight === 0 && this.onIdle) {
         const f = this.onIdle;
         this.onIdle = null;

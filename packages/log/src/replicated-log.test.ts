@@ -568,6 +568,11 @@ describe('ReplicatedLog fail-stop and input checks', () => {
       { bootstrap: { voters: 'n1' } },
       { bootstrap: ['n1', 'n1'] },
       { bootstrap: ['bad id'] },
+      { bootstrap: [] },
+      { bootstrap: ['n2', 'n3'] }, // without this replica
+      { maxCommandBytes: 0.5 },
+      { snapshotThreshold: null },
+      { snapshotThreshold: { entries: 1.5 } },
     ];
     for (const b of bad) {
       expect(() => new ReplicatedLog({ ...base, ...b } as never), JSON.stringify(b)).toThrow(InvalidConfigurationError);

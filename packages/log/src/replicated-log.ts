@@ -298,10 +298,16 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
     // Timers longer than 2^31-1 ms fire at once in Node and browsers: refuse them.
     this.tickMs = pos(options.tickMs, 'tickMs', 100, false, 1, MAX_TIMEOUT_MS);
     this.timeoutMs = pos(options.requestTimeoutMs, 'requestTimeoutMs', 5000, false, 0, MAX_TIMEOUT_MS);
-    this.snapshotEntries = pos(options.snapshotThreshold?.entries, 'snapshotThreshold.entries', 10_000, true);
-    this.snapshotBytes = pos(options.snapshotThreshold?.bytes, 'snapshotThreshold.bytes', 64 * 1024 * 1024);
+    const st: unknown = options.snapshotThreshold;
+    if (st !== undefined && (st === null || typeof st !== 'object')) throw new InvalidConfigurationError('snapshotThreshold must be an object { entries?, bytes? }');
+    const int = (x: number, name: string) => {
+      if (!Number.isInteger(x)) throw new InvalidConfigurationError(`${name} must be a whole number, got ${x}`);
+      return x;
+    };
+    this.snapshotEntries = int(pos(options.snapshotThreshold?.entries, 'snapshotThreshold.entries', 10_000, true), 'snapshotThreshold.entries');
+    this.snapshotBytes = int(pos(options.snapshotThreshold?.bytes, 'snapshotThreshold.bytes', 64 * 1024 * 1024), 'snapshotThreshold.bytes');
     this.sessionTimeoutMs = pos(options.sessionTimeoutMs, 'sessionTimeoutMs', 3_600_000);
-    this.maxCommandBytes = pos(options.maxCommandBytes, 'maxCommandBytes', 8 * 1024 * 1024);
+    this.maxCommandBytes = int(pos(options.maxCommandBytes, 'maxCommandBytes', 8 * 1024 * 1024), 'maxCommandBytes');
     this.originBytes = encodeOrigin(this.id);
   }
 
@@ -312,7 +318,12 @@ export class ReplicatedLog<Result = unknown, Query = unknown, QueryResult = unkn
   async start(): Promise<void> {
     if (this.started) throw new InvalidArgumentError('ReplicatedLog already started');
     this.started = true;
-    const state = await this.opts.storage.load();
+    let state: PersistedState;
+    try {
+      state = await this.opts.storage.load();
+    } catch (err) {
+      throw asStorageError('loading the stored state failed', err);
+    }
     checkLoadedState(state);
     this.durableHard = state.hardState;
     this.originTag = this.opts.seed === undefined ? randomTag() : seededTag(this.opts.seed, this.id, this.scheduler.now(), state);
@@ -1102,13 +1113,20 @@ function validateComponents(o: ReplicatedLogOptions<unknown, unknown, unknown>):
     if (!Array.isArray(v) || !v.every(isValidNodeId)) throw new InvalidConfigurationError(`${what} must be an array of node ids`);
     if (new Set(v).size !== v.length) throw new InvalidConfigurationError(`${what} has a duplicate id`);
   };
-  if (Array.isArray(b)) ids('bootstrap', b, true);
-  else if (b !== null && typeof b === 'object') {
+  let members: readonly unknown[];
+  if (Array.isArray(b)) {
+    ids('bootstrap', b, true);
+    members = b;
+  } else if (b !== null && typeof b === 'object') {
     const c = b as Configuration;
     ids('bootstrap.voters', c.voters, true);
     ids('bootstrap.learners', c.learners, false);
     ids('bootstrap.outgoingVoters', c.outgoingVoters, false);
+    members = [...c.voters, ...(c.learners ?? [])];
   } else throw new InvalidConfigurationError('bootstrap must be an array of node ids or a Configuration');
+  if (!members.includes(o.id)) {
+    throw new InvalidConfigurationError(`bootstrap must include this replica (${o.id}); a replica that joins later starts without bootstrap and is added with changeMembership`);
+  }
 }
 
 /** Runs `fn`, turning a synchronous throw into a rejected promise (public methods never throw). */
