@@ -184,15 +184,31 @@ export function isQuorum(
  * set gives +Infinity.
  */
 export function quorumValue(config: Configuration, value: (id: NodeId) => number, o: ResolvedPaxosOptions): number {
-  const half = (voters: readonly NodeId[]): number => {
-    const n = voters.length;
-    if (n === 0) return Number.POSITIVE_INFINITY;
-    const q = quorumSizes(n, o.phase1Quorum, o.phase2Quorum).q2;
-    const vs = new Array<number>(n);
-    for (let i = 0; i < n; i++) vs[i] = value(voters[i]!);
-    vs.sort((a, b) => b - a);
-    return vs[q - 1]!;
-  };
-  const a = half(config.voters);
-  return config.outgoingVoters ? Math.min(a, half(config.outgoingVoters)) : a;
+  const a = qthLargest(config.voters, value, o);
+  return config.outgoingVoters ? Math.min(a, qthLargest(config.outgoingVoters, value, o)) : a;
+}
+
+/** Scratch for {@link qthLargest}: called on every acknowledgement, so it must not allocate. */
+let scratch = new Float64Array(16);
+
+/** The q2-th largest `value` over `voters` (insertion sort into a reused buffer; n is small). */
+function qthLargest(voters: readonly NodeId[], value: (id: NodeId) => number, o: ResolvedPaxosOptions): number {
+  const n = voters.length;
+  if (n === 0) return Number.POSITIVE_INFINITY;
+  // quorumSizes(n, ...).q2 without allocating.
+  const p1 = o.phase1Quorum;
+  const p2 = o.phase2Quorum;
+  const q = p2 !== undefined ? Math.min(p2, n) : p1 !== undefined ? n - Math.min(p1, n) + 1 : majoritySize(n);
+  if (scratch.length < n) scratch = new Float64Array(n * 2);
+  const vs = scratch;
+  for (let i = 0; i < n; i++) {
+    const v = value(voters[i]!);
+    let j = i;
+    while (j > 0 && vs[j - 1]! < v) {
+      vs[j] = vs[j - 1]!;
+      j--;
+    }
+    vs[j] = v;
+  }
+  return vs[q - 1]!;
 }

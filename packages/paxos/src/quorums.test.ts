@@ -2,6 +2,7 @@
  * Flexible quorums (Howard, Malkhi, Spiegelman 2016): phase-1 and phase-2 quorums need only
  * intersect each other, |Q1| + |Q2| > N. Plus option validation and leadership transfer.
  */
+import fc from 'fast-check';
 import {
   createRandom,
   EMPTY_HARD_STATE,
@@ -57,6 +58,24 @@ describe('quorum sizes', () => {
     const joint = { voters: ['a', 'b', 'c'], learners: [], outgoingVoters: ['d', 'e', 'f'] };
     const maj = resolveOptions({});
     expect(quorumValue(joint, (v) => ({ a: 5, b: 5, c: 0, d: 2, e: 1, f: 0 })[v]!, maj)).toBe(1);
+  });
+
+  it('quorumValue is the q2-th largest value for any voter count, values and quorum options (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat({ max: 1000 }), { minLength: 1, maxLength: 40 }),
+        fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined }),
+        fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined }),
+        (values, p1, p2) => {
+          const voters = values.map((_, i) => `v${i}`);
+          const o = resolveOptions({});
+          const opts = { ...o, phase1Quorum: p1, phase2Quorum: p2 };
+          const q2 = quorumSizes(voters.length, p1, p2).q2;
+          const expected = [...values].sort((a, b) => b - a)[q2 - 1];
+          expect(quorumValue({ voters, learners: [] }, (v) => values[Number(v.slice(1))]!, opts)).toBe(expected);
+        },
+      ),
+    );
   });
 
   it('|Q1| + |Q2| <= N is refused when the core is built', () => {
