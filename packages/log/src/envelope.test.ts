@@ -56,6 +56,17 @@ describe('parseCommandHeader (the allocation-free apply path)', () => {
     );
   });
 
+  it('parses a command from another proposer whose origin takes 128 bytes or more (a two-byte length prefix)', () => {
+    for (const origin of ['é'.repeat(100), 'x'.repeat(128), 'ü'.repeat(64)]) {
+      const data = encodeCommand({ kind: CommandKind.Session, origin, originTag: 7, request: 8, time: 9, session: 10, seq: 11 }, new Uint8Array([42]));
+      const h = blank();
+      expect(parseCommandHeader(data, encodeOrigin('n1'), h)).toBe(true);
+      expect(h).toMatchObject({ mine: false, originTag: 7, request: 8, time: 9, session: 10, seq: 11 });
+      expect(data[h.payloadOffset]).toBe(42);
+      expect(parseCommandHeader(data, encodeOrigin(origin), blank())).toBe(true);
+    }
+  });
+
   it('returns false (never throws) on garbage and truncated headers', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {

@@ -136,20 +136,13 @@ export function parseCommandHeader(data: Uint8Array, origin: Uint8Array, out: Co
   if (n < 1) return false;
   const kind = data[0]!;
   if (kind > 3) return false;
-  let pos = 1;
-  // Origin: varint length + bytes; compared against ours.
-  let len = 0;
-  let mul = 1;
-  for (let i = 0; ; i++) {
-    if (pos >= n || i >= 8) return false;
-    const b = data[pos++]!;
-    len += (b & 0x7f) * mul;
-    if (b < 0x80) break;
-    mul *= 0x80;
-  }
-  if (len > Number.MAX_SAFE_INTEGER) return false;
-  const start = pos - uvarintSize(len);
-  const end = pos + len;
+  cursor = 1;
+  // Origin: varint length + bytes; compared against ours (which includes its length prefix).
+  const start = cursor;
+  const len = varintAt(data);
+  if (len < 0) return false;
+  const strStart = cursor;
+  const end = strStart + len;
   if (end > n) return false;
   let mine = end - start === origin.length;
   if (mine) {
@@ -163,29 +156,22 @@ export function parseCommandHeader(data: Uint8Array, origin: Uint8Array, out: Co
   if (!mine) {
     // Another proposer's origin: it must be valid UTF-8, as decodeCommand requires (ASCII, the
     // common case, needs no decoding).
-    for (let i = start; i < end; i++) {
+    for (let i = strStart; i < end; i++) {
       if (data[i]! >= 0x80) {
-        if (!isUtf8(data.subarray(start, end))) return false;
+        if (!isUtf8(data.subarray(strStart, end))) return false;
         break;
       }
     }
   }
-  pos = end;
+  cursor = end;
   const fields = kind === CommandKind.Session ? 5 : kind === CommandKind.CloseSession ? 4 : 3;
   const vals = scratch;
   for (let f = 0; f < fields; f++) {
-    let v = 0;
-    let m = 1;
-    for (let i = 0; ; i++) {
-      if (pos >= n || i >= 8) return false;
-      const b = data[pos++]!;
-      v += (b & 0x7f) * m;
-      if (b < 0x80) break;
-      m *= 0x80;
-    }
-    if (v > Number.MAX_SAFE_INTEGER) return false; // as BinaryReader.uvarint refuses it
+    const v = varintAt(data);
+    if (v < 0) return false;
     vals[f] = v;
   }
+  const pos = cursor;
   out.kind = kind as CommandKind;
   out.mine = mine;
   out.originTag = vals[0]!;
@@ -198,6 +184,25 @@ export function parseCommandHeader(data: Uint8Array, origin: Uint8Array, out: Co
 }
 
 const scratch: number[] = [0, 0, 0, 0, 0];
+
+/** Read position of {@link varintAt} (module state: parsing is synchronous and allocation-free). */
+let cursor = 0;
+
+/**
+ * Reads an unsigned LEB128 varint of `data` at {@link cursor} and advances it; -1 if it is
+ * truncated, longer than 8 bytes or above 2^53 (what BinaryReader.uvarint refuses).
+ */
+function varintAt(data: Uint8Array): number {
+  let v = 0;
+  let m = 1;
+  for (let i = 0; ; i++) {
+    if (cursor >= data.length || i >= 8) return -1;
+    const b = data[cursor++]!;
+    v += (b & 0x7f) * m;
+    if (b < 0x80) return v > Number.MAX_SAFE_INTEGER ? -1 : v;
+    m *= 0x80;
+  }
+}
 
 function isUtf8(b: Uint8Array): boolean {
   try {
