@@ -5,8 +5,7 @@ import { MemoryStorage } from './memory-storage.js';
 import { ReplicatedLog } from './replicated-log.js';
 import { VirtualScheduler } from './scheduler.js';
 import type { StateMachine } from './state-machine.js';
-import type { Transport } from './transport.js';
-import { soloProtocol } from './testing/solo.js';
+import { nullTransport, settle, soloProtocol } from './testing/helpers.js';
 import type { ConsensusProtocol, Message } from './core.js';
 import { EntryType, type PersistBatch } from './types.js';
 
@@ -40,19 +39,6 @@ class Counter implements StateMachine<number, 'total', number> {
   }
 }
 
-function nullTransport(id: string): Transport<Message> {
-  let sent = 0;
-  return {
-    id,
-    start() {},
-    send(ms) {
-      sent += ms.length;
-    },
-    stats: () => ({ sent, received: 0, dropped: sent, malformed: 0 }),
-    close() {},
-  };
-}
-
 function setup(opts: { storage?: MemoryStorage; snapshotEntries?: number; protocol?: ConsensusProtocol<Message>; sm?: Counter } = {}) {
   const scheduler = new VirtualScheduler(1_000_000);
   const storage = opts.storage ?? new MemoryStorage();
@@ -69,17 +55,6 @@ function setup(opts: { storage?: MemoryStorage; snapshotEntries?: number; protoc
     snapshotThreshold: { entries: opts.snapshotEntries ?? 0 },
   });
   return { scheduler, storage, sm, log };
-}
-
-async function settle<T>(s: VirtualScheduler, p: Promise<T>, ms = 10_000): Promise<T> {
-  let done = false;
-  p.then(() => (done = true), () => (done = true));
-  for (let i = 0; i < ms && !done; i++) {
-    s.advance(1);
-    await Promise.resolve();
-    await Promise.resolve();
-  }
-  return p;
 }
 
 describe('ReplicatedLog runtime (driven by the solo protocol)', () => {
