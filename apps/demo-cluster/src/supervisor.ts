@@ -352,6 +352,12 @@ export class Supervisor {
     if (s && s.role === 'leader') h.lastStatus = { ...s, role: 'follower', leader: hint ?? null };
   }
 
+  /** The replica `id` if it runs and is not isolated (a NotLeader hint worth following), else null. */
+  private reachable(id: string | null): ReplicaHandle | null {
+    const h = id === null ? undefined : this.handles.get(id);
+    return h && h.alive && !h.isolated ? h : null;
+  }
+
   /**
    * Runs `op` on the leader, following NotLeader hints and retrying retryable failures until
    * `deadline`. Non-retryable replica errors become gateway errors. `observe` sees every
@@ -361,12 +367,8 @@ export class Supervisor {
     let hint: string | null = null;
     let last: ReplicaError | null = null;
     for (;;) {
-      let target: ReplicaHandle | null = null;
-      if (hint) {
-        const h = this.handles.get(hint);
-        if (h && h.alive && !h.isolated) target = h;
-        hint = null;
-      }
+      let target = this.reachable(hint);
+      hint = null;
       if (!target) {
         try {
           target = await this.waitForLeader(deadline);
@@ -680,12 +682,8 @@ export class Supervisor {
         const settled = await this.settledConfig(deadline);
         if (settled && satisfies(settled, change)) return settled;
       }
-      let target: ReplicaHandle | null = null;
-      if (hint) {
-        const h = this.handles.get(hint);
-        if (h && h.alive && !h.isolated) target = h;
-        hint = null;
-      }
+      let target = this.reachable(hint);
+      hint = null;
       if (!target) {
         try {
           target = await this.waitForLeader(deadline);
